@@ -1,0 +1,182 @@
+"""The ``nst-lab`` command line (also ``python -m nst_lab``).
+
+Bad input never shows a traceback: one line ``error: ...`` on stderr and exit code 2.
+An interrupted run keeps what it made and exits with 130.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import sys
+import warnings
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, NoReturn
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+
+class UsageError(Exception):
+    """Bad command-line input: reported as one line with exit code 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:  # argparse's default prints usage + 2 lines
+        raise UsageError(f"{message} (see `{self.prog} --help`)")
+
+
+def _int(minimum: int) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"{value} is below the minimum {minimum}")
+        return value
+
+    return parse
+
+
+def _float(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+
+
+def add_stylize(sub: Any) -> None:
+    from nst_lab.config import INIT_MODES, PREPROCESS_CHOICES, PRESETS
+
+    p = sub.add_parser("stylize", help="paint a content image in the style of another",
+                       description="Gatys et al. style transfer. Without images it uses the bundled pair.")
+    p.add_argument("images", nargs="*", metavar="CONTENT STYLE", help="content image then style image")
+    p.add_argument("-o", "--out", default="runs", metavar="OUTDIR", help="parent folder of run-NNN folders (default: runs)")
+    p.add_argument("--preset", choices=sorted(PRESETS), default="seed",
+                   help="starting settings: seed = the report's 400 px x 1001 steps; quick = a few-minute demo")
+    p.add_argument("--size", type=_int(1), help="square side in px (seed: 400)")
+    p.add_argument("--max-dim", type=_int(1), help="keep the aspect ratio; longest side in px")
+    p.add_argument("--steps", type=_int(0), dest="epochs", help="optimisation steps (seed: 1001)")
+    p.add_argument("--lr", type=_float, dest="learning_rate", help="Adam learning rate (seed: 0.03)")
+    p.add_argument("--alpha", type=_float, help="content weight (seed: 100)")
+    p.add_argument("--beta", type=_float, help="style weight (seed: 10)")
+    p.add_argument("--init", choices=INIT_MODES, help="start from the content, content + noise, or noise")
+    p.add_argument("--weights", help="auto | imagenet | random | PATH to a VGG19 .h5 file")
+    p.add_argument("--preprocess", choices=PREPROCESS_CHOICES,
+                   help="none: pixels in [0, 1] (seed); caffe: vgg19.preprocess_input")
+    p.add_argument("--seed", type=_int(0), help="random seed (seed: 272)")
+    p.add_argument("--save-every", type=_int(0), help="snapshot period in steps, 0 = none (seed: 250)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(run=run_stylize)
+
+
+def _config_from(args: argparse.Namespace) -> Any:
+    from nst_lab.config import PRESETS
+
+    fields = ("size", "max_dim", "epochs", "learning_rate", "alpha", "beta", "init", "weights",
+              "preprocess", "seed", "save_every")
+    changes = {f: getattr(args, f) for f in fields if getattr(args, f) is not None}
+    return PRESETS[args.preset].replace(**changes)
+
+
+def _images(args: argparse.Namespace) -> tuple[Any, Any]:
+    if not args.images:
+        from nst_lab.images import DATA_DIR
+
+        return DATA_DIR / "content" / "chelsea.jpg", DATA_DIR / "style" / "swirls.jpg"
+    if len(args.images) != 2:
+        raise UsageError(f"stylize takes a CONTENT and a STYLE image, got {len(args.images)} path(s)")
+    return args.images[0], args.images[1]
+
+
+def run_stylize(args: argparse.Namespace) -> int:
+    config = _config_from(args)  # validates before TensorFlow loads
+    load_tensorflow()
+    content, style = _images(args)
+    from nst_lab.images import load_image
+    from nst_lab.runs import stylize
+    from nst_lab.train import StyleTransfer
+
+    content_image = load_image(content, size=config.size, max_dim=config.max_dim)
+    style_image = load_image(style, size=tuple(content_image.shape[1:3]))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        transfer = StyleTransfer(content_image, style_image, config)
+    for w in caught:
+        print(f"warning: {w.message}", file=sys.stderr)
+    if transfer.weights.is_random:
+        print(f"note: {transfer.weights.note}", file=sys.stderr)
+    result = stylize(content, style, config, out_dir=args.out, progress=not args.quiet, transfer=transfer)
+    per_step = result.seconds / max(result.steps_done, 1)
+    print(f"{result.status}: {result.steps_done} steps in {result.seconds:.1f} s ({per_step:.3f} s/step), "
+          f"weights {result.weights.kind}; wrote {result.run_dir}/final.png, loss_plot.png, "
+          f"{len(result.snapshots)} snapshot(s) and run.json")
+    if result.status == "interrupted":
+        print(f"error: {result.message}", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    if result.status != "finished":
+        print(f"error: {result.message}", file=sys.stderr)
+        return EXIT_FAILED
+    return EXIT_OK
+
+
+SUBCOMMANDS: list[Callable[[Any], None]] = [add_stylize]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="nst-lab", description="Neural style transfer course tools.")
+    from nst_lab import __version__
+
+    parser.add_argument("--version", action="version", version=f"nst-lab {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    for add in SUBCOMMANDS:
+        add(sub)
+    return parser
+
+
+@contextlib.contextmanager
+def _quiet_native_stderr() -> Iterator[None]:
+    """Send file descriptor 2 to /dev/null: TensorFlow's C++ start-up logs ignore
+    TF_CPP_MIN_LOG_LEVEL in recent versions, and would bury our one-line errors."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
+def load_tensorflow() -> None:
+    """Import TensorFlow and probe devices once, without the native log noise."""
+    with _quiet_native_stderr():
+        import tensorflow as tf
+
+        tf.config.list_physical_devices("GPU")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the console script; returns the exit code."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    try:
+        args = build_parser().parse_args(argv)
+        if not getattr(args, "run", None):
+            raise UsageError("give a command, e.g. `nst-lab stylize` (see `nst-lab --help`)")
+        return int(args.run(args))
+    except KeyboardInterrupt:
+        print("error: interrupted before any step ran; nothing was written", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except UsageError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except (ValueError, OSError) as exc:  # ConfigError, ImageLoadError, WeightsError, file errors
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,120 @@
+"""Settings for a style-transfer run: the seed report's layers, weights and loop.
+
+The seed's numbers live here once, as named constants and as the ``SEED`` preset, so the
+library, the CLI, the notebooks and the tests all read the same values.
+
+Lesson: notebooks/05_style_transfer.ipynb
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass
+from typing import Any
+
+# (layer name, style weight): seed report section 5.1.
+STYLE_LAYERS: list[tuple[str, float]] = [
+    ("block1_conv1", 1.0),
+    ("block2_conv1", 0.8),
+    ("block3_conv1", 0.7),
+    ("block4_conv1", 0.2),
+    ("block5_conv1", 0.1),
+]
+# The content layer: seed report section 5.2. Kept as a one-item list, like the seed.
+CONTENT_LAYER: list[tuple[str, int]] = [("block5_conv4", 1)]
+
+INIT_MODES = ("content", "noisy", "noise")
+WEIGHT_CHOICES = ("auto", "imagenet", "random")
+PREPROCESS_CHOICES = ("none", "caffe")
+MIN_SIZE = 32  # VGG19 without its top needs at least 32 px on each side.
+MAX_SIZE = 4096  # beyond this one step needs far more memory than a laptop has.
+
+
+class ConfigError(ValueError):
+    """A setting is out of range; the message names the setting, the value and the fix."""
+
+
+@dataclass(frozen=True)
+class StyleConfig:
+    """Every knob of a run. The defaults are the seed report's loop (section 7.12)."""
+
+    size: int = 400  # square side in px, the seed's img_size; ignored when max_dim is set
+    max_dim: int | None = None  # keep the aspect ratio, longest side = max_dim px
+    epochs: int = 1001  # optimisation steps; the seed runs range(1001)
+    learning_rate: float = 0.03  # Adam on the pixels, seed section 7.12
+    alpha: float = 100.0  # content weight, seed's total_cost default
+    beta: float = 10.0  # style weight, seed's total_cost default
+    init: str = "content"  # content | noisy (content + U(0, noise_max)) | noise
+    noise_max: float = 0.8  # upper bound of the uniform noise for init="noisy", seed 7.9
+    style_layers: tuple[tuple[str, float], ...] = tuple(STYLE_LAYERS)
+    content_layer: str = CONTENT_LAYER[0][0]
+    weights: str = "auto"  # auto | imagenet | random | path to a .h5 file
+    preprocess: str = "none"  # none: seed's [0, 1] input; caffe: vgg19.preprocess_input
+    seed: int = 272  # the seed's tf.random.set_seed(272)
+    save_every: int = 250  # snapshot period in steps; 0 disables snapshots
+    precision: str = "float32"  # compute precision of the VGG19 forward pass
+
+    def __post_init__(self) -> None:
+        validate(self)
+
+    def replace(self, **changes: Any) -> StyleConfig:
+        """Return a copy with ``changes`` applied (and validated)."""
+        return dataclasses.replace(self, **changes)
+
+    @property
+    def layer_names(self) -> list[str]:
+        """Style layers then the content layer: the order of the extractor's outputs."""
+        return [name for name, _ in self.style_layers] + [self.content_layer]
+
+    def to_dict(self) -> dict[str, Any]:
+        data = dataclasses.asdict(self)
+        data["style_layers"] = [list(pair) for pair in self.style_layers]
+        return data
+
+
+def _positive_int(name: str, value: Any, minimum: int = 1, maximum: int | None = None) -> None:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ConfigError(f"{name} must be a whole number, got {value!r}")
+    if value < minimum or (maximum is not None and value > maximum):
+        upper = f" and at most {maximum}" if maximum is not None else ""
+        raise ConfigError(f"{name} must be at least {minimum}{upper}, got {value}")
+
+
+def _finite(name: str, value: Any, *, positive: bool = False) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise ConfigError(f"{name} must be a finite number, got {value!r}")
+    if value < 0 or (positive and value == 0):
+        kind = "greater than 0" if positive else "0 or more"
+        raise ConfigError(f"{name} must be {kind}, got {value}")
+
+
+def validate(config: StyleConfig) -> None:
+    """Raise ConfigError with a one-line, fixable message for the first bad setting."""
+    _positive_int("size", config.size, MIN_SIZE, MAX_SIZE)
+    if config.max_dim is not None:
+        _positive_int("max_dim", config.max_dim, MIN_SIZE, MAX_SIZE)
+    _positive_int("epochs", config.epochs, 0)
+    _positive_int("save_every", config.save_every, 0)
+    _positive_int("seed", config.seed, 0)
+    _finite("learning_rate", config.learning_rate, positive=True)
+    _finite("alpha", config.alpha)
+    _finite("beta", config.beta)
+    _finite("noise_max", config.noise_max)
+    if config.init not in INIT_MODES:
+        raise ConfigError(f"init {config.init!r} is not one of {', '.join(INIT_MODES)}")
+    if config.preprocess not in PREPROCESS_CHOICES:
+        raise ConfigError(
+            f"preprocess {config.preprocess!r} is not one of {', '.join(PREPROCESS_CHOICES)}"
+        )
+    if not config.style_layers:
+        raise ConfigError("style_layers is empty: give at least one (layer, weight) pair")
+    for pair in config.style_layers:
+        if len(pair) != 2 or not isinstance(pair[0], str):
+            raise ConfigError(f"style_layers entries must be (name, weight) pairs, got {pair!r}")
+        _finite(f"style weight of {pair[0]}", pair[1])
+
+
+SEED = StyleConfig()  # the report's run: 400x400, 1001 Adam steps at lr 0.03, alpha 100, beta 10
+QUICK = StyleConfig(size=192, epochs=120, save_every=40)  # the README's few-minute demo on a CPU
+PRESETS: dict[str, StyleConfig] = {"seed": SEED, "quick": QUICK}

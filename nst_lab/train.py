@@ -1,0 +1,167 @@
+"""The training step and loop of the seed report (section 7.12), made robust.
+
+Lesson: notebooks/05_style_transfer.ipynb
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from nst_lab.config import STYLE_LAYERS, StyleConfig
+from nst_lab.costs import clip_0_1, compute_content_cost, compute_style_cost, total_cost
+from nst_lab.errors import NonFiniteLossError
+from nst_lab.vgg import FeatureExtractor, WeightsInfo, load_vgg19
+
+LossParts = tuple[tf.Tensor, tf.Tensor, tf.Tensor]
+
+
+def cost_parts(
+    generated_image: tf.Tensor,
+    vgg_model_outputs: Callable[[tf.Tensor], Sequence[tf.Tensor]],
+    a_C: Sequence[tf.Tensor],  # noqa: N803
+    a_S: Sequence[tf.Tensor],  # noqa: N803
+    alpha: float | tf.Tensor,
+    beta: float | tf.Tensor,
+    style_layers: Sequence[tuple[str, float]],
+) -> LossParts:
+    """Forward pass of G and its costs: (J, J_content, J_style), each a scalar tensor."""
+    a_G = vgg_model_outputs(generated_image)
+    J_style = compute_style_cost(a_S, a_G, style_layers)
+    J_content = compute_content_cost(a_C, a_G)
+    return total_cost(J_content, J_style, alpha=alpha, beta=beta), J_content, J_style
+
+
+# GRADED FUNCTION: train_step
+def train_step(
+    generated_image: tf.Variable,
+    vgg_model_outputs: Callable[[tf.Tensor], Sequence[tf.Tensor]],
+    a_C: Sequence[tf.Tensor],  # noqa: N803
+    a_S: Sequence[tf.Tensor],  # noqa: N803
+    optimizer: Any,
+    alpha: float | tf.Tensor = 100,
+    beta: float | tf.Tensor = 10,
+    STYLE_LAYERS: Sequence[tuple[str, float]] = STYLE_LAYERS,  # noqa: N803
+) -> tf.Tensor:
+    """One optimisation step on the pixels of G; returns the total cost before the update.
+
+    Everything the seed's ``train_step`` read from globals is an argument here.
+
+    Args:
+        generated_image: tf.Variable of shape (1, H, W, 3), float32 in [0, 1]; updated in place
+            by the optimizer, then clipped to [0, 1].
+        vgg_model_outputs: callable image -> list of activations (STYLE_LAYERS + CONTENT_LAYER).
+        a_C: activations of the content image (same list layout).
+        a_S: activations of the style image (same list layout).
+        optimizer: anything with ``apply_gradients([(grad, var)])``, e.g. keras Adam(0.03).
+        alpha, beta: weights of the content and style costs.
+        STYLE_LAYERS: (name, weight) pairs of the style layers.
+
+    Returns:
+        J: scalar float32 tensor, shape ().
+
+    Lesson: notebooks/05_style_transfer.ipynb
+    """
+    with tf.GradientTape() as tape:
+        J, _, _ = cost_parts(generated_image, vgg_model_outputs, a_C, a_S, alpha, beta, STYLE_LAYERS)
+    grad = tape.gradient(J, generated_image)
+    optimizer.apply_gradients([(grad, generated_image)])
+    generated_image.assign(clip_0_1(generated_image))
+    return J
+
+
+def initial_image(content_image: tf.Tensor, init: str, noise_max: float, seed: int) -> np.ndarray:
+    """The starting point of G, float32 (1, H, W, 3) in [0, 1].
+
+    content: a copy of C (the seed's final loop); noisy: C + U(0, noise_max), clipped (seed
+    section 7.9); noise: U(0, 1). Noise comes from NumPy so a seed gives the same image.
+    """
+    content = np.asarray(content_image, dtype=np.float32)
+    rng = np.random.default_rng(seed)
+    if init == "content":
+        return content.copy()
+    if init == "noisy":
+        noise = rng.uniform(0.0, noise_max, content.shape).astype(np.float32)
+        return np.clip(content + noise, 0.0, 1.0)
+    if init == "noise":
+        return rng.uniform(0.0, 1.0, content.shape).astype(np.float32)
+    raise ValueError(f"init {init!r} is not one of content, noisy, noise")
+
+
+@dataclass
+class StyleTransfer:
+    """Holds G, the targets and the optimizer, and advances the optimisation in chunks.
+
+    The targets a_C and a_S are computed once. alpha and beta are passed to the compiled
+    step as tensors, so changing them never retraces. Used by ``stylize`` and the studio.
+    """
+
+    content_image: tf.Tensor  # (1, H, W, 3) float32 in [0, 1]
+    style_image: tf.Tensor  # (1, H, W, 3) float32 in [0, 1], resized to C's shape
+    config: StyleConfig
+    vgg: keras.Model | None = None
+    weights: WeightsInfo | None = None
+    history: dict[str, list[float]] = field(default_factory=lambda: {"total": [], "content": [], "style": []})
+
+    def __post_init__(self) -> None:
+        cfg = self.config
+        if self.vgg is None:
+            self.vgg, self.weights = load_vgg19(cfg.weights, seed=cfg.seed)
+        if self.weights is None:
+            self.weights = WeightsInfo("unknown", "passed in by caller")
+        tf.random.set_seed(cfg.seed)
+        self.extractor = FeatureExtractor(self.vgg, cfg.layer_names, cfg.preprocess)
+        self.a_C = self.extractor(self.content_image)
+        self.a_S = self.extractor(self.style_image)
+        start = initial_image(self.content_image, cfg.init, cfg.noise_max, cfg.seed)
+        self.generated_image = tf.Variable(start, dtype=tf.float32, name="generated_image")
+        self._last_good = tf.Variable(start, dtype=tf.float32, trainable=False)
+        self.optimizer = keras.optimizers.Adam(learning_rate=cfg.learning_rate)
+        self._step = tf.function(self._train_step)
+
+    def _train_step(self, alpha: tf.Tensor, beta: tf.Tensor) -> tf.Tensor:
+        self._last_good.assign(self.generated_image)
+        with tf.GradientTape() as tape:
+            parts = cost_parts(self.generated_image, self.extractor, self.a_C, self.a_S,
+                               alpha, beta, self.config.style_layers)
+        grad = tape.gradient(parts[0], self.generated_image)
+        self.optimizer.apply_gradients([(grad, self.generated_image)])
+        self.generated_image.assign(clip_0_1(self.generated_image))
+        return tf.stack(parts)  # (3,): total, content, style
+
+    @property
+    def steps_done(self) -> int:
+        return len(self.history["total"])
+
+    def step(self) -> tuple[float, float, float]:
+        """Run one step; record and return (total, content, style). Raises on NaN/inf."""
+        alpha = tf.constant(self.config.alpha, tf.float32)
+        beta = tf.constant(self.config.beta, tf.float32)
+        total, content, style = (float(x) for x in self._step(alpha, beta).numpy())
+        if not all(math.isfinite(x) for x in (total, content, style)):
+            self.generated_image.assign(self._last_good)
+            raise NonFiniteLossError(
+                f"the loss became {total} at step {self.steps_done}: lower --alpha/--beta or "
+                "--lr; the last finite image was kept"
+            )
+        for key, value in zip(("total", "content", "style"), (total, content, style)):
+            self.history[key].append(value)
+        return total, content, style
+
+    def image(self) -> np.ndarray:
+        """G as a NumPy array (1, H, W, 3) in [0, 1]."""
+        return self.generated_image.numpy()
+
+
+def timed(fn: Callable[[], Any]) -> tuple[Any, float]:
+    """Run ``fn`` and return (result, seconds)."""
+    start = time.perf_counter()
+    result = fn()
+    return result, time.perf_counter() - start

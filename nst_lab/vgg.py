@@ -1,0 +1,209 @@
+"""VGG19: weights (ImageNet, a local file, or seeded random) and the layer-outputs model.
+
+Lesson: notebooks/01_vgg19.ipynb
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from nst_lab.errors import WeightsError
+
+# The real Keras download (keras.applications.vgg19): URL, cache name and MD5 checksum.
+IMAGENET_URL = (
+    "https://storage.googleapis.com/tensorflow/keras-applications/vgg19/"
+    "vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5"
+)
+IMAGENET_FILE = "vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5"
+IMAGENET_MD5 = "253f8cb515780f3b799900260a226db6"
+RANDOM_NOTE = (
+    "RANDOM VGG19 WEIGHTS (He-normal, seeded): features are not ImageNet features, so "
+    "results show the mechanics, not real style transfer"
+)
+HOW_TO_GET_IMAGENET = (
+    "to get the real weights, go online once and run `nst-lab stylize --weights imagenet` "
+    f"(it caches {IMAGENET_FILE} in ~/.keras/models), or download {IMAGENET_URL} and pass "
+    "--weights PATH"
+)
+
+
+@dataclass(frozen=True)
+class WeightsInfo:
+    """Which VGG19 weights a model carries; recorded in every run.json."""
+
+    kind: str  # "imagenet" | "file" | "random"
+    source: str  # cache path, file path, or "he_normal(seed=N)"
+    note: str = ""  # for random weights: the loud reminder that these are not ImageNet
+
+    @property
+    def is_random(self) -> bool:
+        return self.kind == "random"
+
+
+def keras_cache_path() -> Path:
+    """Where Keras caches the ImageNet file: $KERAS_HOME/models or ~/.keras/models."""
+    home = os.environ.get("KERAS_HOME") or os.path.join(os.path.expanduser("~"), ".keras")
+    return Path(home) / "models" / IMAGENET_FILE
+
+
+def _vgg19_skeleton() -> keras.Model:
+    """VGG19 without its top, any input size >= 32 px, no weights loaded."""
+    return keras.applications.VGG19(include_top=False, weights=None, input_shape=(None, None, 3))
+
+
+def download_imagenet_weights() -> Path:
+    """Download (or find in the cache) the ImageNet file, verifying its MD5 checksum."""
+    path = keras.utils.get_file(
+        IMAGENET_FILE, IMAGENET_URL, cache_subdir="models", file_hash=IMAGENET_MD5
+    )
+    return Path(path)
+
+
+def he_normal_weights(model: keras.Model, seed: int) -> None:
+    """Fill every conv kernel with N(0, 2/fan_in) and every bias with 0, from NumPy.
+
+    He initialisation keeps the variance of ReLU activations about constant from layer to
+    layer, so block5 features neither vanish nor explode. NumPy's legacy RandomState is
+    used because its stream is frozen across versions, unlike ``tf.random``.
+    """
+    rng = np.random.RandomState(seed)
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.Conv2D):
+            kernel, bias = layer.get_weights()
+            fan_in = int(np.prod(kernel.shape[:-1]))
+            kernel = rng.normal(0.0, np.sqrt(2.0 / fan_in), kernel.shape).astype(np.float32)
+            layer.set_weights([kernel, np.zeros_like(bias)])
+
+
+def _load_file(model: keras.Model, path: Path) -> None:
+    if not path.exists():
+        raise WeightsError(f"weights file {path} does not exist; {HOW_TO_GET_IMAGENET}")
+    if path.suffix not in (".h5", ".keras") or path.stat().st_size == 0:
+        raise WeightsError(
+            f"weights file {path} is not a Keras .h5 weights file; {HOW_TO_GET_IMAGENET}"
+        )
+    try:
+        model.load_weights(str(path))
+    except Exception as exc:  # Keras raises many types for a wrong or damaged file
+        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise WeightsError(
+            f"could not load VGG19 weights from {path} ({first_line[:200]}); it must be the "
+            f"no-top VGG19 file {IMAGENET_FILE} or one saved from nst_lab's VGG19"
+        ) from None
+
+
+def load_vgg19(weights: str | os.PathLike = "auto", seed: int = 272) -> tuple[keras.Model, WeightsInfo]:
+    """Build the frozen VGG19 (no top, any input size >= 32 px) with the chosen weights.
+
+    Args:
+        weights: "imagenet" (Keras download, MD5-checked, cached), a path to a .h5 file,
+            "random" (He-normal from ``seed``), or "auto": ImageNet if cached or
+            downloadable, else random weights with a loud warning.
+        seed: seed of the random weights.
+
+    Returns:
+        (model, info): the Keras model, input (None, None, None, 3) float32 in the
+        preprocessing convention chosen by the caller, and which weights it carries.
+    """
+    model = _vgg19_skeleton()
+    choice = os.fspath(weights)
+    if choice == "random":
+        he_normal_weights(model, seed)
+        info = WeightsInfo("random", f"he_normal(seed={seed})", RANDOM_NOTE)
+    elif choice in ("imagenet", "auto"):
+        try:
+            path = download_imagenet_weights()
+        except Exception as exc:  # no network, proxy refusal, checksum mismatch, ...
+            if choice == "imagenet":
+                raise WeightsError(
+                    f"could not download the ImageNet VGG19 weights ({exc}); {HOW_TO_GET_IMAGENET}"
+                ) from None
+            warnings.warn(
+                f"ImageNet weights unavailable ({exc}); FALLING BACK TO {RANDOM_NOTE}; "
+                f"{HOW_TO_GET_IMAGENET}",
+                stacklevel=2,
+            )
+            he_normal_weights(model, seed)
+            info = WeightsInfo("random", f"he_normal(seed={seed})", RANDOM_NOTE)
+        else:
+            _load_file(model, path)
+            info = WeightsInfo("imagenet", str(path))
+    else:
+        path = Path(choice).expanduser()
+        _load_file(model, path)
+        info = WeightsInfo("file", str(path))
+    model.trainable = False
+    return model, info
+
+
+# GRADED FUNCTION: get_layer_outputs
+def get_layer_outputs(vgg: keras.Model, layer_names: Sequence[tuple[str, float]]) -> keras.Model:
+    """A model mapping the VGG input to the outputs of the named layers, in order.
+
+    Args:
+        vgg: a Keras functional model with named layers (VGG19).
+        layer_names: (layer name, weight) pairs, e.g. STYLE_LAYERS + CONTENT_LAYER.
+
+    Returns:
+        model: Keras model; model(image) is a list of tensors, element l of shape
+        (1, n_H_l, n_W_l, n_C_l), one per entry of ``layer_names``.
+
+    Lesson: notebooks/01_vgg19.ipynb
+    """
+    outputs = [vgg.get_layer(name).output for name, _ in layer_names]
+    return keras.Model([vgg.input], outputs)
+
+
+class FeatureExtractor:
+    """Callable: image (1, H, W, 3) in [0, 1] -> float32 activations of the chosen layers.
+
+    ``preprocess="none"`` feeds the pixels as they are (the seed's convention, for which its
+    alpha and beta were tuned). ``"caffe"`` applies ``vgg19.preprocess_input`` (x255, RGB to
+    BGR, ImageNet mean subtracted), the input ImageNet weights were trained on; use it with
+    ImageNet weights when you retune alpha and beta, since its activations are ~255x larger.
+    """
+
+    def __init__(self, vgg: keras.Model, layer_names: Sequence[str], preprocess: str = "none"):
+        self.layer_names = list(layer_names)
+        self.preprocess = preprocess
+        self.model = get_layer_outputs(vgg, [(name, 1.0) for name in self.layer_names])
+        self.model.trainable = False
+
+    def __call__(self, image: tf.Tensor) -> list[tf.Tensor]:
+        x = tf.cast(image, tf.float32)
+        if self.preprocess == "caffe":
+            x = keras.applications.vgg19.preprocess_input(x * 255.0)
+        outputs = self.model(x, training=False)
+        return [tf.cast(a, tf.float32) for a in outputs]
+
+
+def build_tiny_vgg(seed: int = 0, width: int = 4) -> keras.Model:
+    """A narrow VGG19 look-alike (same layer names, ``width``-scaled channels) for checks.
+
+    Checks and unit tests use it because it builds in milliseconds from NumPy weights.
+    """
+    rng = np.random.RandomState(seed)
+    plan = [(1, 2, 1), (2, 2, 2), (3, 4, 2), (4, 4, 2), (5, 4, 2)]  # block, convs, width mult
+    inputs = keras.Input((None, None, 3), name="input_layer")
+    x, channels_in = inputs, 3
+    for block, convs, mult in plan:
+        for i in range(1, convs + 1):
+            channels = width * mult
+            conv = keras.layers.Conv2D(channels, 3, padding="same", activation="relu",
+                                       name=f"block{block}_conv{i}")
+            x = conv(x)
+            kernel = rng.normal(0.0, np.sqrt(2.0 / (9 * channels_in)), (3, 3, channels_in, channels))
+            conv.set_weights([kernel.astype(np.float32), np.full(channels, 0.01, np.float32)])
+            channels_in = channels
+        x = keras.layers.MaxPooling2D(2, name=f"block{block}_pool")(x)
+    model = keras.Model(inputs, x, name="tiny_vgg19")
+    model.trainable = False
+    return model
