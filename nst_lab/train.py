@@ -95,7 +95,7 @@ def initial_image(content_image: tf.Tensor, init: str, noise_max: float, seed: i
     raise ValueError(f"init {init!r} is not one of content, noisy, noise")
 
 
-@dataclass
+@dataclass(eq=False)  # identity semantics: tf.function keys its trace on self, so no field compare
 class StyleTransfer:
     """Holds G, the targets and the optimizer, and advances the optimisation in chunks.
 
@@ -124,6 +124,7 @@ class StyleTransfer:
         self.generated_image = tf.Variable(start, dtype=tf.float32, name="generated_image")
         self._last_good = tf.Variable(start, dtype=tf.float32, trainable=False)
         self.optimizer = keras.optimizers.Adam(learning_rate=cfg.learning_rate)
+        self.optimizer.build([self.generated_image])  # slots exist before tracing: one trace
         self._step = tf.function(self._train_step)
 
     def _train_step(self, alpha: tf.Tensor, beta: tf.Tensor) -> tf.Tensor:
@@ -133,8 +134,10 @@ class StyleTransfer:
                                alpha, beta, self.config.style_layers)
         grad = tape.gradient(parts[0], self.generated_image)
         self.optimizer.apply_gradients([(grad, self.generated_image)])
-        self.generated_image.assign(clip_0_1(self.generated_image))
-        return tf.stack(parts)  # (3,): total, content, style
+        updated = clip_0_1(self.generated_image)
+        finite = tf.reduce_all(tf.math.is_finite(updated))
+        self.generated_image.assign(tf.where(finite, updated, self._last_good))  # never keep NaN pixels
+        return tf.stack([*parts, tf.cast(finite, tf.float32)])  # (4,): total, content, style, ok
 
     @property
     def steps_done(self) -> int:
@@ -144,12 +147,12 @@ class StyleTransfer:
         """Run one step; record and return (total, content, style). Raises on NaN/inf."""
         alpha = tf.constant(self.config.alpha, tf.float32)
         beta = tf.constant(self.config.beta, tf.float32)
-        total, content, style = (float(x) for x in self._step(alpha, beta).numpy())
-        if not all(math.isfinite(x) for x in (total, content, style)):
+        total, content, style, finite = (float(x) for x in self._step(alpha, beta).numpy())
+        if not (finite and all(math.isfinite(x) for x in (total, content, style))):
             self.generated_image.assign(self._last_good)
             raise NonFiniteLossError(
-                f"the loss became {total} at step {self.steps_done}: lower --alpha/--beta or "
-                "--lr; the last finite image was kept"
+                f"the loss (total {total:.4g}) or its gradient became infinite or NaN at step "
+                f"{self.steps_done}: lower --alpha/--beta or --lr; the last finite image was kept"
             )
         for key, value in zip(("total", "content", "style"), (total, content, style)):
             self.history[key].append(value)
