@@ -92,6 +92,8 @@ def _images(args: argparse.Namespace) -> tuple[Any, Any]:
 
 def run_stylize(args: argparse.Namespace) -> int:
     config = _config_from(args)  # validates before TensorFlow loads
+    if os.path.exists(args.out) and not os.path.isdir(args.out):
+        raise UsageError(f"output path {args.out} is a file; give a folder for the runs with -o")
     load_tensorflow()
     content, style = _images(args)
     from nst_lab.images import load_image
