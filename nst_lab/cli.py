@@ -52,7 +52,8 @@ def add_stylize(sub: Any) -> None:
     p = sub.add_parser("stylize", help="paint a content image in the style of another",
                        description="Gatys et al. style transfer. Without images it uses the bundled pair.")
     p.add_argument("images", nargs="*", metavar="CONTENT STYLE", help="content image then style image")
-    p.add_argument("-o", "--out", default="runs", metavar="OUTDIR", help="parent folder of run-NNN folders (default: runs)")
+    p.add_argument("-o", "--out", default="runs", metavar="OUTDIR",
+                   help="parent folder of run-NNN folders (default: runs)")
     p.add_argument("--preset", choices=sorted(PRESETS), default="seed",
                    help="starting settings: seed = the report's 400 px x 1001 steps; quick = a few-minute demo")
     p.add_argument("--size", type=_int(1), help="square side in px (seed: 400)")
@@ -107,8 +108,8 @@ def run_stylize(args: argparse.Namespace) -> int:
         transfer = StyleTransfer(content_image, style_image, config)
     for w in caught:
         print(f"warning: {w.message}", file=sys.stderr)
-    if transfer.weights.is_random:
-        print(f"note: {transfer.weights.note}", file=sys.stderr)
+    if transfer.weights_info.is_random:
+        print(f"note: {transfer.weights_info.note}", file=sys.stderr)
     result = stylize(content, style, config, out_dir=args.out, progress=not args.quiet, transfer=transfer)
     per_step = result.seconds / max(result.steps_done, 1)
     print(f"{result.status}: {result.steps_done} steps in {result.seconds:.1f} s ({per_step:.3f} s/step), "

@@ -109,7 +109,7 @@ def save_outputs(result: RunResult, run_dir: Path) -> None:
 def stylize(
     content: ImageSource | tf.Tensor,
     style: ImageSource | tf.Tensor,
-    config: StyleConfig = StyleConfig(),
+    config: StyleConfig | None = None,
     out_dir: str | os.PathLike | None = None,
     progress: bool = True,
     on_step: StepCallback | None = None,
@@ -119,7 +119,7 @@ def stylize(
 
     Args:
         content, style: image sources (see ``load_image``) or (1, H, W, 3) tensors.
-        config: the run's settings; defaults to the seed report's preset.
+        config: the run's settings; None means the seed report's preset.
         out_dir: parent folder; when given, a new ``run-NNN`` folder receives the outputs.
         progress: show a tqdm progress bar (notebook widget or terminal).
         on_step: called as on_step(step, transfer) after every step (e.g. to show images).
@@ -130,6 +130,7 @@ def stylize(
         then holds the last good image, and its status says why it stopped.
     """
     start = time.perf_counter()
+    config = config or StyleConfig()
     if transfer is None:
         content_image = _as_image(content, config)
         height, width = int(content_image.shape[1]), int(content_image.shape[2])
@@ -157,7 +158,7 @@ def stylize(
         bar.close()
     result = RunResult(
         image=transfer.image(), history=transfer.history, steps_done=transfer.steps_done,
-        status=status, seconds=time.perf_counter() - start, weights=transfer.weights,
+        status=status, seconds=time.perf_counter() - start, weights=transfer.weights_info,
         config=config, run_dir=run_dir, snapshots=snapshots, message=message,
     )
     if run_dir is not None:

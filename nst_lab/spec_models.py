@@ -76,9 +76,11 @@ def _judge_layer_outputs(produced: Produced, seed: int) -> list[CaseResult]:
         if len(stats) != len(expected):
             hint = " (only the last?)" if len(stats) == 1 else ""
             results.append(CaseResult(label, False, f"{label}: expected {len(expected)} outputs, got "
-                                      f"{len(stats)}{hint}: build keras.Model([vgg.input], outputs) with one output per layer"))
+                                      f"{len(stats)}{hint}: build keras.Model([vgg.input], outputs) "
+                                      "with one output per layer"))
         elif not np.allclose(stats, expected, rtol=1e-4, atol=1e-6):
-            order = "they are not in the order of layer_names" if np.allclose(sorted(stats), sorted(expected), rtol=1e-4) else "they are not the named layers' outputs"
+            same_set = np.allclose(sorted(stats), sorted(expected), rtol=1e-4)
+            order = "they are not in the order of layer_names" if same_set else "they are not the named layers' outputs"
             results.append(CaseResult(label, False, f"{label}: wrong outputs: {order}"))
         else:
             results.append(CaseResult(label, True))
@@ -155,7 +157,7 @@ def _judge_adam(produced: Produced, seed: int) -> list[CaseResult]:
     results = []
     for case, (kwargs, scale) in ADAM_CASES.items():
         theta0, grads = _adam_inputs(seed, scale)
-        hp = {**ADAM_DEFAULTS, **kwargs}
+        hp: dict[str, Any] = {**ADAM_DEFAULTS, **kwargs}
         label = f"{ADAM_STEPS} steps, {case} hyperparameters"
         got = produced[case]
         if "error" in got:
@@ -258,7 +260,8 @@ def _judge_train(produced: Produced, seed: int) -> list[CaseResult]:
             "swap_targets": "a_C and a_S are swapped: the content cost compares with a_C",
             "ascent": "the gradient is applied with the wrong sign",
         }
-        candidates = [(why, _run_steps(reference_train_step(v), seed, alpha, beta)["image"]) for v, why in mistakes.items()]
+        candidates = [(why, _run_steps(reference_train_step(variant), seed, alpha, beta)["image"])
+                      for variant, why in mistakes.items()]
         if image.min() < 0 or image.max() > 1:
             candidates = candidates[:1]
         candidates.append(("the image did not change: apply the gradient with optimizer.apply_gradients",

@@ -140,6 +140,13 @@ class StyleTransfer:
         return tf.stack([*parts, tf.cast(finite, tf.float32)])  # (4,): total, content, style, ok
 
     @property
+    def weights_info(self) -> WeightsInfo:
+        """Which VGG19 weights this run uses (always set after construction)."""
+        if self.weights is None:  # __post_init__ always sets it; this narrows the type
+            raise RuntimeError("StyleTransfer.weights was cleared after construction")
+        return self.weights
+
+    @property
     def steps_done(self) -> int:
         return len(self.history["total"])
 

@@ -108,7 +108,8 @@ def adam_ascent(theta, g, m, v, t, learning_rate=0.001, beta1=0.9, beta2=0.999, 
 def _step(image, extractor, a_C, a_S, optimizer, alpha, beta, clip=True, sign=1.0):  # noqa: N803
     with tf.GradientTape() as tape:
         a_G = extractor(image)
-        J = nst_lab.total_cost(nst_lab.compute_content_cost(a_C, a_G), nst_lab.compute_style_cost(a_S, a_G), alpha, beta)
+        J_content, J_style = nst_lab.compute_content_cost(a_C, a_G), nst_lab.compute_style_cost(a_S, a_G)
+        J = nst_lab.total_cost(J_content, J_style, alpha, beta)
     optimizer.apply_gradients([(sign * tape.gradient(J, image), image)])
     if clip:
         image.assign(clip_0_1(image))

@@ -12,7 +12,7 @@ import tensorflow as tf
 from nst_lab.config import STYLE_LAYERS, StyleConfig
 from nst_lab.runs import stylize
 from nst_lab.train import StyleTransfer, initial_image, train_step
-from nst_lab.vgg import FeatureExtractor, WeightsInfo, build_tiny_vgg
+from nst_lab.vgg import FeatureExtractor, WeightsInfo
 
 TINY = WeightsInfo("random", "tiny test VGG", "RANDOM test weights")
 
