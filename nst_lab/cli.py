@@ -78,7 +78,8 @@ def _blend(text: str) -> tuple[float, ...]:
     try:
         weights = tuple(float(part) for part in parts)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a comma-separated list of numbers, e.g. 0.7,0.3") from None
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a comma-separated list of numbers, e.g. 0.7,0.3") from None
     return weights
 
 
@@ -91,9 +92,11 @@ def _add_beyond_options(p: Any) -> None:
                         "histogram = recolour the style to C's colour mean and covariance first")
     p.add_argument("--style-blend", type=_blend, metavar="W1,W2,...",
                    help="one weight per style image, normalised to sum 1 (default: equal)")
-    p.add_argument("--tv-weight", type=_float, help="weight of the total-variation smoothness cost (default: 0, off)")
+    p.add_argument("--tv-weight", type=_float,
+                   help="weight of the total-variation smoothness cost (default: 0, off)")
     p.add_argument("--style-scale", type=_float,
-                   help="style image side relative to the content's, e.g. 0.5 for bigger brush strokes (default 1)")
+                   help="style image side relative to the content's (default 1); "
+                        "larger = bigger brush strokes")
     p.add_argument("--mask", metavar="PATH",
                    help="label image of the content's regions: darkest colour = first style, lightest = last")
 
@@ -114,7 +117,8 @@ def _images(args: argparse.Namespace) -> tuple[Any, Any]:
 
         return DATA_DIR / "content" / "chelsea.jpg", DATA_DIR / "style" / "swirls.jpg"
     if len(args.images) < 2:
-        raise UsageError(f"stylize takes a CONTENT and one or more STYLE images, got {len(args.images)} path(s)")
+        raise UsageError(f"stylize takes a CONTENT and one or more STYLE images, "
+                         f"got {len(args.images)} path(s)")
     if len(args.images) > 2:
         return args.images[0], args.images[1:]  # several styles: blended, or one per mask region
     return args.images[0], args.images[1]
@@ -125,9 +129,10 @@ def _check_styles(config: Any, style: Any) -> None:
     count = len(style) if isinstance(style, list) else 1
     if config.style_blend is not None and len(config.style_blend) != count:
         raise UsageError(f"--style-blend has {len(config.style_blend)} weight(s) but {count} style "
-                         f"image(s) were given: give one weight per style, e.g. --style-blend 0.7,0.3 for two")
+                         "image(s) were given: give one weight per style, e.g. --style-blend 0.7,0.3")
     if config.mask is not None and not os.path.isfile(config.mask):
-        raise UsageError(f"--mask {config.mask}: no such file; give a label image (darkest colour = first style)")
+        raise UsageError(f"--mask {config.mask}: no such file; "
+                         "give a label image (darkest colour = first style)")
 
 
 def run_stylize(args: argparse.Namespace) -> int:

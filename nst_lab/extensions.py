@@ -21,7 +21,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from nst_lab.color import luminance_image, match_color_histogram, match_luminance, restore_chroma
+from nst_lab.color import RGB_TO_YIQ, luminance_image, match_color_histogram, match_luminance, restore_chroma
 from nst_lab.config import MIN_SIZE, ConfigError, StyleConfig
 from nst_lab.costs import compute_content_cost, total_cost
 from nst_lab.guided import layer_masks, layer_style_cost_normalized, load_mask, normalized_gram
@@ -46,6 +46,12 @@ def total_variation(image: tf.Tensor) -> tf.Tensor:
     right = image[:, :, 1:, :] - image[:, :, :-1, :]  # (1, H, W-1, 3)
     pixels = tf.cast(tf.shape(image)[1] * tf.shape(image)[2], image.dtype)
     return (tf.reduce_sum(tf.square(down)) + tf.reduce_sum(tf.square(right))) / pixels
+
+
+def grey(image: tf.Tensor) -> tf.Tensor:
+    """(1, H, W, 3) -> (1, H, W, 3): the luminance Y = 0.299 R + 0.587 G + 0.114 B in every channel."""
+    y = tf.reduce_sum(image * tf.constant(RGB_TO_YIQ[0], image.dtype), axis=-1, keepdims=True)
+    return tf.tile(y, [1, 1, 1, 3])
 
 
 def blend_weights(blend: Sequence[float] | None, count: int) -> list[float]:
@@ -97,25 +103,31 @@ class StyleCost:
         self.layer_weights = [[weights[i]] * len(self.style_layers) for i in range(count)]
         if masks is not None:
             for i in range(count):
-                for l, m in enumerate(masks):
+                for layer, m in enumerate(masks):
                     share = float(tf.reduce_mean(m[i]))
-                    self.layer_weights[i][l] = count * weights[i] * share
+                    self.layer_weights[i][layer] = count * weights[i] * share
 
     def style_cost(self, a_G: Sequence[tf.Tensor]) -> tf.Tensor:  # noqa: N803
         """J_style of G's style-layer activations (1, n_H_l, n_W_l, n_C_l) -> scalar ()."""
         J_style = tf.constant(0.0)
-        for l, (a_G_l, (_, layer_weight)) in enumerate(zip(a_G, self.style_layers)):
+        for layer, (a_G_l, (_, layer_weight)) in enumerate(zip(a_G, self.style_layers, strict=True)):
             for i, grams in enumerate(self.style_grams):
-                weight = layer_weight * self.layer_weights[i][l]
+                weight = layer_weight * self.layer_weights[i][layer]
                 if weight == 0.0:
                     continue
-                mask = None if self.masks is None else self.masks[l][i]  # (n_H_l, n_W_l)
-                J_style += weight * layer_style_cost_normalized(grams[l], normalized_gram(a_G_l, mask))
+                mask = None if self.masks is None else self.masks[layer][i]  # (n_H_l, n_W_l)
+                J_style += weight * layer_style_cost_normalized(grams[layer], normalized_gram(a_G_l, mask))
         return J_style
 
-    def cost_parts(self, generated_image: tf.Tensor, vgg_model_outputs: Any, a_C: Sequence[tf.Tensor],  # noqa: N803
-                   a_S: Any, alpha: Any, beta: Any, style_layers: Any) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
-        """Drop-in for ``nst_lab.train.cost_parts``: (J, J_content, J_style). ``a_S`` is unused."""
+    def cost_parts(self, generated_image: tf.Tensor, vgg_model_outputs: Any,
+                   a_C: Sequence[tf.Tensor], a_S: Any, alpha: Any, beta: Any,  # noqa: N803
+                   style_layers: Any) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
+        """Drop-in for ``nst_lab.train.cost_parts``: (J, J_content, J_style). ``a_S`` is unused.
+
+        In luminance mode VGG19 sees G's luminance as a grey image, so only Y is optimised.
+        """
+        if self.chroma_source is not None:
+            generated_image = grey(generated_image)
         a_G = vgg_model_outputs(generated_image)
         J_style = self.style_cost(a_G[:-1])
         J_content = compute_content_cost(a_C, a_G)

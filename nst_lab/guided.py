@@ -21,6 +21,7 @@ from PIL import Image
 
 from nst_lab.images import load_image
 
+MASK_LEVELS = 8  # mask colours are grouped in steps of 1/8 per channel (9 levels)
 MASK_EPSILON = 1e-8  # keeps an empty region's guided Gram finite (its weight is 0 anyway)
 
 
@@ -62,9 +63,10 @@ def layer_style_cost_normalized(gram_S: tf.Tensor, gram_G: tf.Tensor) -> tf.Tens
 def mask_labels(rgb: np.ndarray, count: int) -> np.ndarray:
     """Split a mask image into ``count`` regions, numbered from darkest to lightest.
 
-    The ``count`` most frequent colours are the regions' colours (so JPEG noise and
-    anti-aliased edges are tolerated); every pixel joins the nearest of them. Regions are
-    ordered by luminance: the darkest colour is region 0 (the first style image).
+    Colours are first grouped in steps of 1/8 per channel, so JPEG noise and soft edges do not
+    make new regions; the ``count`` most frequent groups are the regions, and every pixel joins
+    the region whose mean colour is nearest. Regions are ordered by luminance: the darkest is
+    region 0 (the first style image). Use clearly different colours or grey levels.
 
     Args:
         rgb: mask image, array (H, W, 3) floats in [0, 1] (grey masks have R = G = B).
@@ -73,19 +75,20 @@ def mask_labels(rgb: np.ndarray, count: int) -> np.ndarray:
     Returns:
         labels: int array (H, W) with values 0 .. count-1.
     """
-    codes = np.round(np.asarray(rgb, dtype=np.float64) * 255).astype(np.int64)  # (H, W, 3)
-    flat = codes.reshape(-1, 3)
-    colours, frequency = np.unique(flat, axis=0, return_counts=True)
-    if len(colours) < count:
+    flat = np.asarray(rgb, dtype=np.float64).reshape(-1, 3)  # (H*W, 3)
+    groups, group_of = np.unique(np.round(flat * MASK_LEVELS), axis=0, return_inverse=True)
+    group_of = group_of.reshape(-1)
+    if len(groups) < count:
         raise MaskError(
-            f"the mask has {len(colours)} colour(s) but {count} style images were given: paint "
+            f"the mask has {len(groups)} colour(s) but {count} style images were given: paint "
             "one colour or grey level per style (darkest = first style)"
         )
-    palette = colours[np.argsort(-frequency, kind="stable")[:count]]  # (count, 3)
-    luminance = palette @ np.array([0.299, 0.587, 0.114])
-    palette = palette[np.lexsort((palette[:, 2], palette[:, 1], palette[:, 0], luminance))]
+    frequency = np.bincount(group_of, minlength=len(groups))
+    chosen = np.argsort(-frequency, kind="stable")[:count]
+    palette = np.stack([flat[group_of == g].mean(axis=0) for g in chosen])  # (count, 3)
+    palette = palette[np.argsort(palette @ np.array([0.299, 0.587, 0.114]), kind="stable")]
     distance = ((flat[:, None, :] - palette[None, :, :]) ** 2).sum(axis=-1)  # (H*W, count)
-    return distance.argmin(axis=1).reshape(codes.shape[:2])
+    return distance.argmin(axis=1).reshape(np.shape(rgb)[:2])
 
 
 def load_mask(source: str | os.PathLike | Image.Image | np.ndarray, count: int,
@@ -106,9 +109,12 @@ def load_mask(source: str | os.PathLike | Image.Image | np.ndarray, count: int,
     if array is not None and array.ndim == 2:
         labels = array.astype(np.int64)
         if labels.min() < 0 or labels.max() >= count:
-            raise MaskError(f"label mask values must lie in 0..{count - 1}, got {labels.min()}..{labels.max()}")
+            raise MaskError(f"label mask values must lie in 0..{count - 1}, got "
+                            f"{labels.min()}..{labels.max()}")
     else:
-        rgb = np.asarray(load_image(source, size=None))[0] if array is None else array.reshape(array.shape[-3:])
+        if array is None:
+            array = np.asarray(load_image(source, size=None))  # (1, H, W, 3), full size
+        rgb = array.reshape(array.shape[-3:])  # (H, W, 3)
         labels = mask_labels(rgb, count)
     one_hot = np.eye(count, dtype=np.float32)[labels]  # (H, W, count)
     resized = tf.image.resize(one_hot[None], shape, method="area")[0].numpy()  # (H_C, W_C, count)
