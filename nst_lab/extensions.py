@@ -97,6 +97,7 @@ class StyleCost:
         self.masks = masks  # [layer l] -> (count, n_H_l, n_W_l), or None
         self.tv_weight = float(tv_weight)
         self.chroma_source = chroma_source  # colour content (1, H, W, 3) for luminance mode
+        self.style_images: list[np.ndarray] = []  # the style images as VGG19 saw them (figures)
         count = len(style_grams)
         # w_il: the blend weight; with masks also times count * (area share of region i at
         # layer l), so each pixel feels about the same style pull as in a one-style run.
@@ -168,7 +169,7 @@ def build_transfer(content: Any, styles: Any, config: StyleConfig, vgg: keras.Mo
 
     Returns:
         StyleTransfer ready to ``step()``; its ``image()`` already has the content's colours
-        back in luminance mode.
+        back in luminance mode, and ``extension.style_images`` holds the prepared styles.
     """
     style_list = list(styles) if isinstance(styles, (list, tuple)) else [styles]
     if not style_list:
@@ -193,5 +194,5 @@ def build_transfer(content: Any, styles: Any, config: StyleConfig, vgg: keras.Mo
         maps = load_mask(mask_source, len(style_list), tuple(content_rgb.shape[1:3]))
         masks = layer_masks(maps, transfer.a_C[:n_style])
     transfer.extension = StyleCost(grams, blend, config.style_layers, masks, config.tv_weight, chroma)
-    transfer.style_images = style_rgbs  # what VGG19 saw, for figures
+    transfer.extension.style_images = style_rgbs  # what VGG19 saw, for figures
     return transfer

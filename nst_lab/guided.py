@@ -105,15 +105,16 @@ def load_mask(source: str | os.PathLike | Image.Image | np.ndarray, count: int,
     Returns:
         masks: float32 array (H_C, W_C, count); at each pixel the regions' shares sum to 1.
     """
-    array = None if isinstance(source, (str, os.PathLike, Image.Image)) else np.asarray(source)
-    if array is not None and array.ndim == 2:
+    if isinstance(source, (str, os.PathLike, Image.Image)):
+        array = np.asarray(load_image(source, size=None))  # (1, H, W, 3), full size
+    else:
+        array = np.asarray(source)
+    if array.ndim == 2:
         labels = array.astype(np.int64)
         if labels.min() < 0 or labels.max() >= count:
             raise MaskError(f"label mask values must lie in 0..{count - 1}, got "
                             f"{labels.min()}..{labels.max()}")
     else:
-        if array is None:
-            array = np.asarray(load_image(source, size=None))  # (1, H, W, 3), full size
         rgb = array.reshape(array.shape[-3:])  # (H, W, 3)
         labels = mask_labels(rgb, count)
     one_hot = np.eye(count, dtype=np.float32)[labels]  # (H, W, count)

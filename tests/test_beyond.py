@@ -179,7 +179,7 @@ def test_histogram_matching_gives_the_content_mean_and_covariance(rng, match, ri
 def test_histogram_mode_recolours_the_style_and_stays_in_range(rng, vgg):
     content = flat([0.8, 0.3, 0.2]) + image(rng) * 0.1
     transfer = build_transfer(content, image(rng), config(preserve_color="histogram"), vgg=vgg)
-    style = transfer.style_images[0]
+    style = transfer.extension.style_images[0]
     assert style.min() >= 0 and style.max() <= 1
     np.testing.assert_allclose(style.reshape(-1, 3).mean(0), content.reshape(-1, 3).mean(0), atol=0.02)
 
@@ -255,7 +255,7 @@ def test_normalised_gram_does_not_depend_on_image_size(rng):
 
 def test_style_scale_resizes_the_style_image(rng, vgg):
     transfer = build_transfer(image(rng, 64), image(rng, 80), config(size=64, style_scale=0.5), vgg=vgg)
-    assert transfer.style_images[0].shape == (1, 32, 32, 3)
+    assert transfer.extension.style_images[0].shape == (1, 32, 32, 3)
     assert np.isfinite(transfer.step()).all()
     assert style_shape((60, 90), 1.5) == (90, 135)
     with pytest.raises(ConfigError, match="style_scale 0.25 makes the style image 16x16 px, below the 32"):
