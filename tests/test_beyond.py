@@ -377,6 +377,20 @@ def test_cli_runs_with_every_option(tmp_path, capsys, tiny_net):
     assert (tmp_path / "run-001" / "final.png").exists()
 
 
+def test_cli_mask_with_too_few_colours_exits_2_with_one_line(tmp_path, capsys, tiny_net):
+    from PIL import Image
+
+    Image.new("RGB", (40, 40), (90, 90, 90)).save(tmp_path / "grey.png")
+    data = "data/content/chelsea.jpg", "data/style/swirls.jpg", "data/style/waves.jpg"
+    code = cli.main(["stylize", *data, "--mask", str(tmp_path / "grey.png"), "--size", "32",
+                     "--steps", "1", "--weights", "random", "-o", str(tmp_path / "runs")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2
+    assert len(err) == 1 and err[0] == ("error: the mask has 1 colour(s) but 2 style images were given: paint one colour "
+                       "or grey level per style (darkest = first style)"), err
+    assert not (tmp_path / "runs").exists()
+
+
 @pytest.mark.parametrize("arguments, message", [
     (["c.jpg", "s1.jpg", "s2.jpg", "--style-blend", "0.7,0.2,0.1"],
      "error: --style-blend has 3 weight(s) but 2 style image(s) were given"),
