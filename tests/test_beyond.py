@@ -386,8 +386,8 @@ def test_cli_mask_with_too_few_colours_exits_2_with_one_line(tmp_path, capsys, t
                      "--steps", "1", "--weights", "random", "-o", str(tmp_path / "runs")])
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2
-    assert len(err) == 1 and err[0] == ("error: the mask has 1 colour(s) but 2 style images were given: paint one colour "
-                       "or grey level per style (darkest = first style)"), err
+    assert err == ["error: the mask has 1 colour(s) but 2 style images were given: paint one colour "
+                   "or grey level per style (darkest = first style)"]
     assert not (tmp_path / "runs").exists()
 
 
