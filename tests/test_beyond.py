@@ -147,6 +147,21 @@ def test_luminance_mode_runs_on_grey_and_returns_the_content_chroma(rng, vgg):
     assert np.abs(result - content).max() > 1e-3  # the luminance did change
 
 
+def test_luminance_mode_cost_sees_only_the_luminance_of_g(rng, vgg):
+    content = image(rng)
+    transfer = build_transfer(content, image(rng), config(preserve_color="luminance"), vgg=vgg)
+    style_seen = transfer.extension.style_images[0]
+    np.testing.assert_allclose(style_seen[..., 0], style_seen[..., 1], atol=1e-6)  # grey style
+    assert abs(style_seen[..., 0].mean() - (content @ NTSC[0]).mean()) < 0.02  # content's brightness
+    g = image(rng, low=0.2, high=0.8)
+    yiq = g.astype(np.float64) @ NTSC.T
+    yiq[..., 1:] += rng.uniform(-0.05, 0.05, yiq[..., 1:].shape)  # new chroma, same luminance
+    shifted = (yiq @ np.linalg.inv(NTSC).T).astype(np.float32)
+    costs = [transfer.extension.cost_parts(tf.constant(x), transfer.extractor, transfer.a_C, None,
+                                           100.0, 10.0, None)[0] for x in (g, shifted)]
+    assert float(costs[0]) == pytest.approx(float(costs[1]), rel=1e-5)
+
+
 def test_match_luminance_gives_the_content_mean_and_spread(rng):
     content, style = image(rng, 32, 0.3, 0.7), image(rng, 32, 0.45, 0.55)
     grey = match_luminance(style, content)
@@ -301,6 +316,15 @@ def test_masks_paint_each_region_toward_its_own_style(vgg):
     left, right = transfer.image()[0, :, :20].mean((0, 1)), transfer.image()[0, :, 28:].mean((0, 1))
     assert left[0] - left[2] > 0.2, left  # redder than blue
     assert right[2] - right[0] > 0.2, right  # bluer than red
+
+
+def test_a_mask_giving_every_pixel_to_one_style_equals_a_one_style_run(rng, vgg):
+    content, style_a, style_b = image(rng), image(rng), image(rng)
+    cfg = config(init="noisy")
+    single = StyleTransfer(tf.constant(content), tf.constant(style_a), cfg, vgg=vgg)
+    masked = build_transfer(content, [style_a, style_b], cfg, vgg=vgg, mask=np.zeros((48, 48), int))
+    for _ in range(3):
+        np.testing.assert_allclose(masked.step(), single.step(), rtol=1e-4)
 
 
 def test_mask_labels_order_regions_from_dark_to_light(rng):
