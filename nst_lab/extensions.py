@@ -193,6 +193,7 @@ def build_transfer(content: Any, styles: Any, config: StyleConfig, vgg: keras.Mo
     if mask_source is not None:
         maps = load_mask(mask_source, len(style_list), tuple(content_rgb.shape[1:3]))
         masks = layer_masks(maps, transfer.a_C[:n_style])
-    transfer.extension = StyleCost(grams, blend, config.style_layers, masks, config.tv_weight, chroma)
-    transfer.extension.style_images = style_rgbs  # what VGG19 saw, for figures
+    extension = StyleCost(grams, blend, config.style_layers, masks, config.tv_weight, chroma)
+    extension.style_images = style_rgbs  # what VGG19 saw, for figures
+    transfer.use_extension(extension)
     return transfer

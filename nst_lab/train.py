@@ -140,6 +140,14 @@ class StyleTransfer:
         self.generated_image.assign(clip_0_1(self.generated_image))
         return tf.stack(parts)  # (3,): total, content, style
 
+    def use_extension(self, extension: Any) -> None:
+        """Swap in an extended cost (issue 7, nst_lab/extensions.py) and compile the step anew.
+
+        The step then always runs through ``_train_step``, whatever step __post_init__ built.
+        """
+        self.extension = extension
+        self._step = tf.function(self._train_step)
+
     @property
     def steps_done(self) -> int:
         return len(self.history["total"])
