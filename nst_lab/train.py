@@ -109,6 +109,9 @@ class StyleTransfer:
     vgg: keras.Model | None = None
     weights: WeightsInfo | None = None
     history: dict[str, list[float]] = field(default_factory=lambda: {"total": [], "content": [], "style": []})
+    # issue 7: an object with cost_parts(...) (same signature as ours) and finish(image);
+    # set by nst_lab.extensions.build_transfer, None runs the seed's cost.
+    extension: Any = None
 
     def __post_init__(self) -> None:
         cfg = self.config
@@ -129,9 +132,10 @@ class StyleTransfer:
 
     def _train_step(self, alpha: tf.Tensor, beta: tf.Tensor) -> tf.Tensor:
         self._last_good.assign(self.generated_image)
+        cost = cost_parts if self.extension is None else self.extension.cost_parts
         with tf.GradientTape() as tape:
-            parts = cost_parts(self.generated_image, self.extractor, self.a_C, self.a_S,
-                               alpha, beta, self.config.style_layers)
+            parts = cost(self.generated_image, self.extractor, self.a_C, self.a_S,
+                         alpha, beta, self.config.style_layers)
         grad = tape.gradient(parts[0], self.generated_image)
         self.optimizer.apply_gradients([(grad, self.generated_image)])
         updated = clip_0_1(self.generated_image)
@@ -145,6 +149,14 @@ class StyleTransfer:
         if self.weights is None:  # __post_init__ always sets it; this narrows the type
             raise RuntimeError("StyleTransfer.weights was cleared after construction")
         return self.weights
+
+    def use_extension(self, extension: Any) -> None:
+        """Swap in an extended cost (issue 7, nst_lab/extensions.py) and compile the step anew.
+
+        The step then always runs through ``_train_step``, whatever step __post_init__ built.
+        """
+        self.extension = extension
+        self._step = tf.function(self._train_step)
 
     @property
     def steps_done(self) -> int:
@@ -166,8 +178,9 @@ class StyleTransfer:
         return total, content, style
 
     def image(self) -> np.ndarray:
-        """G as a NumPy array (1, H, W, 3) in [0, 1]."""
-        return self.generated_image.numpy()
+        """G as a NumPy array (1, H, W, 3) in [0, 1] (with the content's colours in luminance mode)."""
+        image = self.generated_image.numpy()
+        return image if self.extension is None else self.extension.finish(image)
 
 
 def timed(fn: Callable[[], Any]) -> tuple[Any, float]:

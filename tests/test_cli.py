@@ -66,7 +66,7 @@ BAD_INPUT = {
     "size under 32": (lambda f: ["stylize", "--size", "16"], "size must be at least 32"),
     "negative steps": (lambda f: ["stylize", "--steps", "-5"], "-5 is below the minimum 0"),
     "missing weights": (lambda f: ["stylize", "--weights", str(f["good"].parent / "none.h5")], "does not exist"),
-    "one image only": (lambda f: ["stylize", str(f["good"])], "CONTENT and a STYLE"),
+    "one image only": (lambda f: ["stylize", str(f["good"])], "CONTENT and one or more STYLE"),
     "bad learning rate": (lambda f: ["stylize", "--lr", "0"], "learning_rate must be greater than 0"),
     "non-number": (lambda f: ["stylize", "--alpha", "lots"], "'lots' is not a number"),
     "bad init": (lambda f: ["stylize", "--init", "zeros"], "invalid choice"),
