@@ -1,0 +1,325 @@
+"""The studio: an ipywidgets panel to pick images, turn the knobs, run, stop and save.
+
+Import it only in a notebook (``from nst_lab.widgets import Studio``); the rest of nst_lab
+never imports ipywidgets. How Run and Stop work without threads: the Run click schedules
+``ChunkedRun.drive`` as an asyncio task on the kernel's event loop and returns at once.
+The task runs ``k`` steps (blocking), updates the preview, the loss curve and the progress
+bar, then awaits a short sleep; while it sleeps the kernel's loop handles queued widget
+messages, so a Stop click lands between two chunks. Every widget update is sent from the
+kernel's main thread, which Colab needs (it drops updates sent from other threads).
+
+Lesson: notebooks/06_studio.ipynb
+"""
+
+from __future__ import annotations
+
+import html
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import ipywidgets as W
+import numpy as np
+
+from nst_lab.config import INIT_MODES, SEED, WEIGHT_CHOICES, StyleConfig
+from nst_lab.errors import ImageLoadError, NstLabError
+from nst_lab.images import ImageSource, bundled_images, load_image
+from nst_lab.notebook import weights_notice
+from nst_lab.studio import (
+    ChunkedRun,
+    decode_image,
+    default_out_dir,
+    download_link_html,
+    loss_curve_png,
+    parse_upload,
+    png_bytes,
+    schedule,
+)
+
+# Every conv layer of VGG19, the choices for the content layer.
+VGG19_CONV_LAYERS = [f"block{b}_conv{i}" for b, n in ((1, 2), (2, 2), (3, 4), (4, 4), (5, 4))
+                     for i in range(1, n + 1)]
+PREVIEW_PX = 256  # side of the preview and loss-curve pictures
+THUMB_PX = 96  # side of the content and style thumbnails
+WIDE = {"description_width": "initial"}
+
+
+def one_line(exc: BaseException) -> str:
+    """An exception as one readable line (never a traceback)."""
+    text = str(exc).strip()
+    first = text.splitlines()[0] if text else ""
+    if isinstance(exc, (NstLabError, ValueError, OSError)) and first:
+        return first
+    return f"{type(exc).__name__}: {first}" if first else type(exc).__name__
+
+
+class ImagePicker:
+    """One image slot: a bundled image, an upload or a URL, with its thumbnail."""
+
+    def __init__(self, title: str, default: str, on_error: Callable[[BaseException], None]):
+        self._sources: dict[str, ImageSource] = {k: v for k, v in bundled_images().items()}
+        self._on_error = on_error
+        self.choice = W.Dropdown(options=list(self._sources), value=default, description=title,
+                                 style=WIDE)
+        self.upload = W.FileUpload(accept="image/*", multiple=False, description="Upload")
+        self.url = W.Text(placeholder="https://... (online only)", layout=W.Layout(width="200px"))
+        self.fetch = W.Button(description="Load URL", layout=W.Layout(width="90px"))
+        self.thumbnail = W.Image(format="png", layout=W.Layout(width=f"{THUMB_PX}px", height=f"{THUMB_PX}px",
+                                                               object_fit="contain"))
+        self.choice.observe(lambda _: self._show(), names="value")
+        self.upload.observe(self._on_upload, names="value")
+        self.fetch.on_click(self._on_fetch)
+        self.box = W.VBox([self.choice, W.HBox([self.upload]), W.HBox([self.url, self.fetch]),
+                           self.thumbnail])
+        self._show()
+
+    @property
+    def source(self) -> ImageSource:
+        return self._sources[self.choice.value]
+
+    @property
+    def inputs(self) -> list[W.Widget]:
+        return [self.choice, self.upload, self.url, self.fetch]
+
+    def add(self, label: str, source: ImageSource) -> None:
+        """Offer ``source`` under ``label`` in the dropdown and select it."""
+        self._sources[label] = source
+        self.choice.options = list(self._sources)
+        self.choice.value = label
+
+    def _show(self) -> None:
+        try:
+            self.thumbnail.value = png_bytes(decode_image(self.source, self.choice.value), THUMB_PX)
+        except ImageLoadError as exc:
+            self._on_error(exc)
+
+    def _on_upload(self, change: dict[str, Any]) -> None:
+        if not change["new"]:
+            return  # the value was cleared
+        try:
+            name, data = parse_upload(change["new"])
+            decode_image(data, name)  # refuse a bad file before it is offered
+        except ImageLoadError as exc:
+            self._on_error(exc)
+            return
+        self.add(f"upload: {name}", data)
+
+    def _on_fetch(self, _button: Any = None) -> None:
+        address = self.url.value.strip()
+        if not address.startswith(("http://", "https://")):
+            self._on_error(ValueError(f"{address!r} is not a web address: it must start with https://"))
+            return
+        try:
+            image = decode_image(address, address)
+        except ImageLoadError as exc:
+            self._on_error(exc)
+            return
+        self.add(f"url: {address.rsplit('/', 1)[-1][:30] or address}", image)
+
+
+class Studio:
+    """The control panel. Display it with ``studio`` (last line of a cell) or ``display(studio.panel)``.
+
+    Args:
+        config: starting settings (default: the seed report's); ``weights`` picks VGG19's.
+        vgg, weights_info: a ready VGG19-like model to use instead of loading one (tests).
+        out_dir: parent folder of saved runs; default Drive in Colab if mounted, else ./runs.
+        chunk: steps between two updates of the preview (k).
+    """
+
+    def __init__(self, config: StyleConfig = SEED, *, vgg: Any = None, weights_info: Any = None,
+                 out_dir: str | Path | None = None, chunk: int = 10):
+        self.base_config = config
+        self.out_dir = Path(out_dir) if out_dir is not None else default_out_dir()
+        self._given = (vgg, weights_info) if vgg is not None else None
+        self._vgg_cache: dict[tuple[str, int], tuple[Any, Any]] = {}
+        self.job: ChunkedRun | None = None
+        self._task: Any = None
+        self.last_message = ""
+        self.status = W.HTML()
+        self.content = ImagePicker("content", "content/chelsea", self.show_error)
+        self.style = ImagePicker("style", "style/swirls", self.show_error)
+        self._build_controls(config, chunk)
+        self._build_outputs()
+        self.panel = self._layout()
+
+    def _build_controls(self, config: StyleConfig, chunk: int) -> None:
+        log = dict(base=10, step=0.05, style=WIDE, readout_format=".3g")
+        self.alpha = W.FloatLogSlider(value=config.alpha, min=-2, max=5, description="alpha (content)", **log)
+        self.beta = W.FloatLogSlider(value=config.beta, min=-2, max=5, description="beta (style)", **log)
+        self.learning_rate = W.FloatLogSlider(value=config.learning_rate, min=-4, max=0,
+                                              description="learning rate", **log)
+        self.epochs = W.IntText(value=config.epochs, description="epochs", style=WIDE)
+        self.size = W.IntText(value=config.size, description="image size (px)", style=WIDE)
+        self.init = W.Dropdown(options=INIT_MODES, value=config.init, description="init", style=WIDE)
+        self.content_layer = W.Dropdown(options=VGG19_CONV_LAYERS, value=config.content_layer,
+                                        description="content layer", style=WIDE)
+        self.seed = W.IntText(value=config.seed, description="seed", style=WIDE)
+        self.weights = W.Dropdown(options=WEIGHT_CHOICES, value=config.weights if config.weights in
+                                  WEIGHT_CHOICES else "auto", description="VGG19 weights", style=WIDE,
+                                  disabled=self._given is not None)
+        self.chunk = W.BoundedIntText(value=chunk, min=1, max=1000, description="steps per update", style=WIDE)
+        self.style_weights = [W.FloatSlider(value=w, min=0.0, max=1.0, step=0.05, description=name, style=WIDE)
+                              for name, w in config.style_layers]
+        self.run_button = W.Button(description="Run", button_style="success", icon="play")
+        self.stop_button = W.Button(description="Stop", button_style="danger", icon="stop", disabled=True)
+        self.preset_button = W.Button(description="Seed preset", icon="undo",
+                                      tooltip="restore the seed report's settings")
+        self.save_button = W.Button(description="Save", button_style="info", icon="save", disabled=True)
+        self.run_button.on_click(self._on_run)
+        self.stop_button.on_click(self._on_stop)
+        self.preset_button.on_click(lambda _: self.apply(SEED))
+        self.save_button.on_click(self._on_save)
+
+    def _build_outputs(self) -> None:
+        self.progress = W.IntProgress(min=0, max=max(self.epochs.value, 1), description="progress", style=WIDE)
+        self.step_label = W.Label()
+        blank = png_bytes(np.full((1, PREVIEW_PX, PREVIEW_PX, 3), 0.92, np.float32))  # light grey
+        self.preview = W.Image(value=blank, format="png", layout=W.Layout(width=f"{PREVIEW_PX}px"))
+        self.preview.add_class("nst-preview")
+        self.loss_plot = W.Image(value=loss_curve_png({}), format="png", layout=W.Layout(width="360px"))
+        self.link = W.HTML()
+
+    def _layout(self) -> W.Widget:
+        knobs = W.VBox([self.alpha, self.beta, self.learning_rate, self.epochs, self.size, self.init,
+                        self.content_layer, self.seed, self.weights, self.chunk])
+        layers = W.VBox([W.HTML("<b>style layer weights</b>"), *self.style_weights])
+        buttons = W.HBox([self.run_button, self.stop_button, self.preset_button, self.save_button])
+        return W.VBox([
+            W.HBox([self.content.box, self.style.box]), W.HBox([knobs, layers]), buttons,
+            W.HBox([self.progress, self.step_label]), self.status,
+            W.HBox([self.preview, self.loss_plot]), self.link,
+        ])
+
+    def _ipython_display_(self) -> None:
+        from IPython.display import display
+
+        display(self.panel)
+
+    @property
+    def inputs(self) -> list[W.Widget]:
+        """Every control that is disabled while a run is going."""
+        return [*self.content.inputs, *self.style.inputs, self.alpha, self.beta, self.learning_rate,
+                self.epochs, self.size, self.init, self.content_layer, self.seed, self.chunk,
+                *self.style_weights, self.run_button, self.preset_button, self.save_button]
+
+    def read_config(self) -> StyleConfig:
+        """The settings the controls show, validated (ConfigError names a bad one)."""
+        return self.base_config.replace(
+            alpha=float(self.alpha.value), beta=float(self.beta.value),
+            learning_rate=float(self.learning_rate.value), epochs=int(self.epochs.value),
+            size=int(self.size.value), max_dim=None, init=self.init.value,
+            content_layer=self.content_layer.value, seed=int(self.seed.value),
+            weights=self.weights.value, save_every=0,
+            style_layers=tuple((s.description, float(s.value)) for s in self.style_weights),
+        )
+
+    def apply(self, config: StyleConfig) -> None:
+        """Set the controls to ``config`` (the Seed preset button applies SEED)."""
+        self.alpha.value, self.beta.value = config.alpha, config.beta
+        self.learning_rate.value, self.epochs.value = config.learning_rate, config.epochs
+        self.size.value, self.init.value, self.seed.value = config.size, config.init, config.seed
+        self.content_layer.value = config.content_layer
+        for slider, (name, weight) in zip(self.style_weights, config.style_layers):
+            slider.description, slider.value = name, weight
+        self.show(f"settings of the {'seed report' if config == SEED else 'given config'} restored")
+
+    def show(self, text: str) -> None:
+        self.last_message = text
+        self.status.value = f"<span>{html.escape(text)}</span>"
+
+    def show_error(self, exc: BaseException) -> None:
+        self.last_message = f"error: {one_line(exc)}"
+        self.status.value = f'<span style="color:#b00020">{html.escape(self.last_message)}</span>'
+
+    def _vgg(self, config: StyleConfig) -> tuple[Any, Any]:
+        if self._given is not None:
+            return self._given
+        key = (config.weights, config.seed)
+        if key not in self._vgg_cache:
+            from nst_lab.vgg import load_vgg19
+
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # the fallback is reported below, in one line
+                self._vgg_cache[key] = load_vgg19(config.weights, seed=config.seed)
+        return self._vgg_cache[key]
+
+    def _prepare(self, config: StyleConfig) -> ChunkedRun:
+        from nst_lab.train import StyleTransfer
+
+        content = load_image(self.content.source, size=config.size)  # (1, H, W, 3)
+        style = load_image(self.style.source, size=(int(content.shape[1]), int(content.shape[2])))
+        vgg, info = self._vgg(config)
+        return ChunkedRun(StyleTransfer(content, style, config, vgg=vgg, weights=info),
+                          chunk=int(self.chunk.value))
+
+    def _set_running(self, running: bool) -> None:
+        for widget in self.inputs:
+            widget.disabled = running
+        self.weights.disabled = running or self._given is not None
+        self.stop_button.disabled = not running
+        self.save_button.disabled = running or self.job is None or self.job.steps_done == 0
+
+    def _on_run(self, _button: Any = None) -> None:
+        if self.job is not None and not self.job.over:
+            return
+        self.link.value = ""
+        try:
+            config = self.read_config()
+            self.show(f"preparing: loading images and VGG19 ({config.weights} weights)...")
+            job = self._prepare(config)
+        except Exception as exc:  # any failure becomes one line in the panel
+            self.show_error(exc)
+            return
+        self.job = job
+        self.progress.max, self.progress.value = max(config.epochs, 1), 0
+        self._set_running(True)
+        self.show(f"running {config.epochs} steps, {job.chunk} per update; Stop ends after the current chunk")
+        self._task = schedule(self._drive(job))
+
+    async def _drive(self, job: ChunkedRun) -> None:
+        try:
+            await job.drive(self._after_chunk)
+        except Exception as exc:  # a task's exception would otherwise vanish silently
+            job.status = "failed"
+            self.show_error(exc)
+        finally:
+            self._set_running(False)
+        self._report(job)
+
+    def _after_chunk(self, job: ChunkedRun) -> None:
+        self.preview.value = png_bytes(job.transfer.image())
+        self.loss_plot.value = loss_curve_png(job.transfer.history)
+        self.progress.value = job.steps_done
+        if job.steps_done:
+            self.step_label.value = f"step {job.steps_done}/{job.epochs}, cost {job.transfer.history['total'][-1]:.4g}"
+
+    def _report(self, job: ChunkedRun) -> None:
+        note = weights_notice(job.transfer.weights) if job.transfer.weights.is_random else ""
+        if job.status == "finished":
+            self.show(f"finished {job.steps_done} steps in {job.seconds:.1f} s. {note}".strip())
+        elif job.status == "stopped":
+            self.show(f"stopped after {job.steps_done} of {job.epochs} steps. {note}".strip())
+        elif job.status == "non-finite loss":
+            self.show_error(ValueError(job.message))
+
+    def _on_stop(self, _button: Any = None) -> None:
+        if self.job is not None and not self.job.over:
+            self.job.stop_requested = True
+            self.show("stopping after the current chunk...")
+
+    def _on_save(self, _button: Any = None) -> None:
+        if self.job is None or self.job.steps_done == 0:
+            self.show_error(ValueError("nothing to save yet: press Run first"))
+            return
+        if not self.job.over:
+            self.show_error(ValueError("a run is going: press Stop or wait for it to finish, then Save"))
+            return
+        try:
+            run_dir = self.job.save(self.out_dir)
+        except Exception as exc:
+            self.show_error(exc)
+            return
+        self.link.value = download_link_html(run_dir / "final.png", "Download final.png")
+        self.show(f"saved final.png, loss_plot.png and run.json in {run_dir}")
