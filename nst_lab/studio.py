@@ -28,6 +28,7 @@ from nst_lab.images import ImageSource, load_image, tensor_to_image
 from nst_lab.notebook import in_colab
 from nst_lab.runs import RunResult, new_run_dir, save_outputs
 from nst_lab.train import StyleTransfer
+from nst_lab.vgg import WeightsInfo
 
 YIELD_S = 0.02  # pause between chunks: long enough for the kernel to read queued clicks
 DRIVE_ROOT = Path("/content/drive/MyDrive")  # where Colab mounts Google Drive
@@ -94,8 +95,28 @@ def png_bytes(image: Image.Image | np.ndarray, side: int | None = None) -> bytes
     return buffer.getvalue()
 
 
-def loss_curve_png(history: Mapping[str, list[float]], width_px: int = 360, height_px: int = 220) -> bytes:
-    """PNG bytes of the cost curves (log scale); no pyplot, so no global figure state."""
+def weighted_curves(history: Mapping[str, list[float]], alpha: float, beta: float) -> dict[str, np.ndarray]:
+    """J, alpha*J_content and beta*J_style per step, each (steps,) float64; values <= 0 -> NaN.
+
+    NaN (not dropping the value) keeps every curve aligned with its step numbers.
+    """
+    parts = {"total J": ("total", 1.0), "alpha * J_content": ("content", alpha),
+             "beta * J_style": ("style", beta)}
+    curves = {}
+    for label, (key, weight) in parts.items():
+        y = np.asarray(history.get(key, []), dtype=np.float64) * weight
+        curves[label] = np.where(y > 0, y, np.nan)
+    return curves
+
+
+def loss_curve_png(history: Mapping[str, list[float]], alpha: float = 1.0, beta: float = 1.0,
+                   width_px: int = 360, height_px: int = 220) -> bytes:
+    """PNG bytes of J and its two weighted parts, alpha*J_content and beta*J_style, per step.
+
+    The parts add up to the total, so the curves show which term dominates. Log scale;
+    zero values (J_content at step 0 when G starts as C) are left out of the plot.
+    Drawn on a bare Figure (no pyplot), so no global figure state is touched.
+    """
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
@@ -103,10 +124,9 @@ def loss_curve_png(history: Mapping[str, list[float]], width_px: int = 360, heig
     fig = Figure(figsize=(width_px / dpi, height_px / dpi), dpi=dpi)
     FigureCanvasAgg(fig)
     ax = fig.add_subplot()
-    for key in ("total", "content", "style"):
-        values = [v for v in history.get(key, []) if v > 0]
-        if values:
-            ax.plot(np.arange(len(values)), values, label=key)
+    for label, y in weighted_curves(history, alpha, beta).items():
+        if np.any(np.isfinite(y)):
+            ax.plot(np.arange(1, len(y) + 1), y, label=label)
     ax.set_xlabel("step")
     ax.set_title("cost (log scale)", fontsize=10)
     if history.get("total"):
@@ -154,6 +174,10 @@ class ChunkedRun:
         return self.transfer.steps_done
 
     @property
+    def weights(self) -> WeightsInfo:
+        return self.transfer.weights or WeightsInfo("unknown", "not recorded")
+
+    @property
     def over(self) -> bool:
         return self.status not in ("ready", "running")
 
@@ -186,7 +210,7 @@ class ChunkedRun:
         """What the run made so far, in the shape ``nst_lab.runs`` saves."""
         return RunResult(
             image=self.transfer.image(), history=self.transfer.history, steps_done=self.steps_done,
-            status=self.status, seconds=self.seconds, weights=self.transfer.weights,
+            status=self.status, seconds=self.seconds, weights=self.weights,
             config=self.transfer.config, message=self.message,
         )
 

@@ -19,7 +19,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import ipywidgets as W
+import ipywidgets as ipw
 import numpy as np
 
 from nst_lab.config import INIT_MODES, SEED, WEIGHT_CHOICES, StyleConfig
@@ -41,6 +41,8 @@ from nst_lab.studio import (
 VGG19_CONV_LAYERS = [f"block{b}_conv{i}" for b, n in ((1, 2), (2, 2), (3, 4), (4, 4), (5, 4))
                      for i in range(1, n + 1)]
 PREVIEW_PX = 256  # side of the preview and loss-curve pictures
+# Exact values (a log slider would snap the seed's 0.03 to 10**-1.5 = 0.0316).
+LEARNING_RATES = (0.001, 0.002, 0.005, 0.01, 0.02, 0.03, 0.05, 0.1, 0.2, 0.5, 1.0)
 THUMB_PX = 96  # side of the content and style thumbnails
 WIDE = {"description_width": "initial"}
 
@@ -60,17 +62,17 @@ class ImagePicker:
     def __init__(self, title: str, default: str, on_error: Callable[[BaseException], None]):
         self._sources: dict[str, ImageSource] = {k: v for k, v in bundled_images().items()}
         self._on_error = on_error
-        self.choice = W.Dropdown(options=list(self._sources), value=default, description=title,
+        self.choice = ipw.Dropdown(options=list(self._sources), value=default, description=title,
                                  style=WIDE)
-        self.upload = W.FileUpload(accept="image/*", multiple=False, description="Upload")
-        self.url = W.Text(placeholder="https://... (online only)", layout=W.Layout(width="200px"))
-        self.fetch = W.Button(description="Load URL", layout=W.Layout(width="90px"))
-        self.thumbnail = W.Image(format="png", layout=W.Layout(width=f"{THUMB_PX}px", height=f"{THUMB_PX}px",
-                                                               object_fit="contain"))
+        self.upload = ipw.FileUpload(accept="image/*", multiple=False, description="Upload")
+        self.url = ipw.Text(placeholder="https://... (online only)", layout=ipw.Layout(width="200px"))
+        self.fetch = ipw.Button(description="Load URL", layout=ipw.Layout(width="90px"))
+        box = ipw.Layout(width=f"{THUMB_PX}px", height=f"{THUMB_PX}px", object_fit="contain")
+        self.thumbnail = ipw.Image(format="png", layout=box)
         self.choice.observe(lambda _: self._show(), names="value")
         self.upload.observe(self._on_upload, names="value")
         self.fetch.on_click(self._on_fetch)
-        self.box = W.VBox([self.choice, W.HBox([self.upload]), W.HBox([self.url, self.fetch]),
+        self.box = ipw.VBox([self.choice, ipw.HBox([self.upload]), ipw.HBox([self.url, self.fetch]),
                            self.thumbnail])
         self._show()
 
@@ -79,7 +81,7 @@ class ImagePicker:
         return self._sources[self.choice.value]
 
     @property
-    def inputs(self) -> list[W.Widget]:
+    def inputs(self) -> list[ipw.Widget]:
         return [self.choice, self.upload, self.url, self.fetch]
 
     def add(self, label: str, source: ImageSource) -> None:
@@ -137,7 +139,7 @@ class Studio:
         self.job: ChunkedRun | None = None
         self._task: Any = None
         self.last_message = ""
-        self.status = W.HTML()
+        self.status = ipw.HTML()
         self.content = ImagePicker("content", "content/chelsea", self.show_error)
         self.style = ImagePicker("style", "style/swirls", self.show_error)
         self._build_controls(config, chunk)
@@ -146,50 +148,54 @@ class Studio:
 
     def _build_controls(self, config: StyleConfig, chunk: int) -> None:
         log = dict(base=10, step=0.05, style=WIDE, readout_format=".3g")
-        self.alpha = W.FloatLogSlider(value=config.alpha, min=-2, max=5, description="alpha (content)", **log)
-        self.beta = W.FloatLogSlider(value=config.beta, min=-2, max=5, description="beta (style)", **log)
-        self.learning_rate = W.FloatLogSlider(value=config.learning_rate, min=-4, max=0,
-                                              description="learning rate", **log)
-        self.epochs = W.IntText(value=config.epochs, description="epochs", style=WIDE)
-        self.size = W.IntText(value=config.size, description="image size (px)", style=WIDE)
-        self.init = W.Dropdown(options=INIT_MODES, value=config.init, description="init", style=WIDE)
-        self.content_layer = W.Dropdown(options=VGG19_CONV_LAYERS, value=config.content_layer,
+        self.alpha = ipw.FloatLogSlider(value=config.alpha, min=-2, max=5, description="alpha (content)",
+                                        **log)
+        self.beta = ipw.FloatLogSlider(value=config.beta, min=-2, max=5, description="beta (style)", **log)
+        rates = sorted({*LEARNING_RATES, config.learning_rate, SEED.learning_rate})
+        self.learning_rate = ipw.SelectionSlider(options=rates, value=config.learning_rate,
+                                               description="learning rate", style=WIDE)
+        self.epochs = ipw.IntText(value=config.epochs, description="epochs", style=WIDE)
+        self.size = ipw.IntText(value=config.size, description="image size (px)", style=WIDE)
+        self.init = ipw.Dropdown(options=INIT_MODES, value=config.init, description="init", style=WIDE)
+        self.content_layer = ipw.Dropdown(options=VGG19_CONV_LAYERS, value=config.content_layer,
                                         description="content layer", style=WIDE)
-        self.seed = W.IntText(value=config.seed, description="seed", style=WIDE)
-        self.weights = W.Dropdown(options=WEIGHT_CHOICES, value=config.weights if config.weights in
+        self.seed = ipw.IntText(value=config.seed, description="seed", style=WIDE)
+        self.weights = ipw.Dropdown(options=WEIGHT_CHOICES, value=config.weights if config.weights in
                                   WEIGHT_CHOICES else "auto", description="VGG19 weights", style=WIDE,
                                   disabled=self._given is not None)
-        self.chunk = W.BoundedIntText(value=chunk, min=1, max=1000, description="steps per update", style=WIDE)
-        self.style_weights = [W.FloatSlider(value=w, min=0.0, max=1.0, step=0.05, description=name, style=WIDE)
-                              for name, w in config.style_layers]
-        self.run_button = W.Button(description="Run", button_style="success", icon="play")
-        self.stop_button = W.Button(description="Stop", button_style="danger", icon="stop", disabled=True)
-        self.preset_button = W.Button(description="Seed preset", icon="undo",
+        self.chunk = ipw.BoundedIntText(value=chunk, min=1, max=1000, description="steps per update",
+                                        style=WIDE)
+        self.style_weights = [ipw.FloatSlider(value=w, min=0.0, max=1.0, step=0.05, description=name,
+                                              style=WIDE) for name, w in config.style_layers]
+        self.run_button = ipw.Button(description="Run", button_style="success", icon="play")
+        self.stop_button = ipw.Button(description="Stop", button_style="danger", icon="stop", disabled=True)
+        self.preset_button = ipw.Button(description="Seed preset", icon="undo",
                                       tooltip="restore the seed report's settings")
-        self.save_button = W.Button(description="Save", button_style="info", icon="save", disabled=True)
+        self.save_button = ipw.Button(description="Save", button_style="info", icon="save", disabled=True)
         self.run_button.on_click(self._on_run)
         self.stop_button.on_click(self._on_stop)
         self.preset_button.on_click(lambda _: self.apply(SEED))
         self.save_button.on_click(self._on_save)
 
     def _build_outputs(self) -> None:
-        self.progress = W.IntProgress(min=0, max=max(self.epochs.value, 1), description="progress", style=WIDE)
-        self.step_label = W.Label()
+        self.progress = ipw.IntProgress(min=0, max=max(self.epochs.value, 1), description="progress",
+                                        style=WIDE)
+        self.step_label = ipw.Label()
         blank = png_bytes(np.full((1, PREVIEW_PX, PREVIEW_PX, 3), 0.92, np.float32))  # light grey
-        self.preview = W.Image(value=blank, format="png", layout=W.Layout(width=f"{PREVIEW_PX}px"))
+        self.preview = ipw.Image(value=blank, format="png", layout=ipw.Layout(width=f"{PREVIEW_PX}px"))
         self.preview.add_class("nst-preview")
-        self.loss_plot = W.Image(value=loss_curve_png({}), format="png", layout=W.Layout(width="360px"))
-        self.link = W.HTML()
+        self.loss_plot = ipw.Image(value=loss_curve_png({}), format="png", layout=ipw.Layout(width="360px"))
+        self.link = ipw.HTML()
 
-    def _layout(self) -> W.Widget:
-        knobs = W.VBox([self.alpha, self.beta, self.learning_rate, self.epochs, self.size, self.init,
+    def _layout(self) -> ipw.Widget:
+        knobs = ipw.VBox([self.alpha, self.beta, self.learning_rate, self.epochs, self.size, self.init,
                         self.content_layer, self.seed, self.weights, self.chunk])
-        layers = W.VBox([W.HTML("<b>style layer weights</b>"), *self.style_weights])
-        buttons = W.HBox([self.run_button, self.stop_button, self.preset_button, self.save_button])
-        return W.VBox([
-            W.HBox([self.content.box, self.style.box]), W.HBox([knobs, layers]), buttons,
-            W.HBox([self.progress, self.step_label]), self.status,
-            W.HBox([self.preview, self.loss_plot]), self.link,
+        layers = ipw.VBox([ipw.HTML("<b>style layer weights</b>"), *self.style_weights])
+        buttons = ipw.HBox([self.run_button, self.stop_button, self.preset_button, self.save_button])
+        return ipw.VBox([
+            ipw.HBox([self.content.box, self.style.box]), ipw.HBox([knobs, layers]), buttons,
+            ipw.HBox([self.progress, self.step_label]), self.status,
+            ipw.HBox([self.preview, self.loss_plot]), self.link,
         ])
 
     def _ipython_display_(self) -> None:
@@ -198,7 +204,7 @@ class Studio:
         display(self.panel)
 
     @property
-    def inputs(self) -> list[W.Widget]:
+    def inputs(self) -> list[ipw.Widget]:
         """Every control that is disabled while a run is going."""
         return [*self.content.inputs, *self.style.inputs, self.alpha, self.beta, self.learning_rate,
                 self.epochs, self.size, self.init, self.content_layer, self.seed, self.chunk,
@@ -218,10 +224,12 @@ class Studio:
     def apply(self, config: StyleConfig) -> None:
         """Set the controls to ``config`` (the Seed preset button applies SEED)."""
         self.alpha.value, self.beta.value = config.alpha, config.beta
+        if config.learning_rate not in self.learning_rate.options:
+            self.learning_rate.options = sorted({*self.learning_rate.options, config.learning_rate})
         self.learning_rate.value, self.epochs.value = config.learning_rate, config.epochs
         self.size.value, self.init.value, self.seed.value = config.size, config.init, config.seed
         self.content_layer.value = config.content_layer
-        for slider, (name, weight) in zip(self.style_weights, config.style_layers):
+        for slider, (name, weight) in zip(self.style_weights, config.style_layers, strict=True):
             slider.description, slider.value = name, weight
         self.show(f"settings of the {'seed report' if config == SEED else 'given config'} restored")
 
@@ -290,13 +298,15 @@ class Studio:
 
     def _after_chunk(self, job: ChunkedRun) -> None:
         self.preview.value = png_bytes(job.transfer.image())
-        self.loss_plot.value = loss_curve_png(job.transfer.history)
+        config = job.transfer.config
+        self.loss_plot.value = loss_curve_png(job.transfer.history, config.alpha, config.beta)
         self.progress.value = job.steps_done
         if job.steps_done:
-            self.step_label.value = f"step {job.steps_done}/{job.epochs}, cost {job.transfer.history['total'][-1]:.4g}"
+            cost = job.transfer.history["total"][-1]
+            self.step_label.value = f"step {job.steps_done}/{job.epochs}, cost {cost:.4g}"
 
     def _report(self, job: ChunkedRun) -> None:
-        note = weights_notice(job.transfer.weights) if job.transfer.weights.is_random else ""
+        note = weights_notice(job.weights) if job.weights.is_random else ""
         if job.status == "finished":
             self.show(f"finished {job.steps_done} steps in {job.seconds:.1f} s. {note}".strip())
         elif job.status == "stopped":

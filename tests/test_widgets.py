@@ -20,8 +20,7 @@ from PIL import Image
 pytest.importorskip("ipywidgets")
 
 from nst_lab.config import StyleConfig  # noqa: E402
-from nst_lab.errors import ImageLoadError  # noqa: E402
-from nst_lab.studio import UploadError, parse_upload  # noqa: E402
+from nst_lab.studio import UploadError, parse_upload, weighted_curves  # noqa: E402
 from nst_lab.vgg import RANDOM_NOTE, WeightsInfo, build_tiny_vgg  # noqa: E402
 from nst_lab.widgets import Studio  # noqa: E402
 
@@ -243,3 +242,12 @@ def test_core_does_not_import_jupyter():
             "print(sorted(m for m in ('ipywidgets', 'ipykernel', 'comm') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_loss_curves_are_weighted_and_stay_aligned_with_steps():
+    history = {"total": [0.5, 0.4, 0.3], "content": [0.0, 1e-3, 2e-3], "style": [0.05, 0.039, 0.028]}
+    curves = weighted_curves(history, alpha=100.0, beta=10.0)
+    assert np.isnan(curves["alpha * J_content"][0])  # J_content is 0 at step 1: not plotted
+    np.testing.assert_allclose(curves["alpha * J_content"][1:], [0.1, 0.2])
+    np.testing.assert_allclose(curves["beta * J_style"], [0.5, 0.39, 0.28])
+    assert {len(y) for y in curves.values()} == {3}
