@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import html
 import warnings
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -23,16 +22,14 @@ import ipywidgets as ipw
 import numpy as np
 
 from nst_lab.config import INIT_MODES, SEED, WEIGHT_CHOICES, StyleConfig
-from nst_lab.errors import ImageLoadError, NstLabError
-from nst_lab.images import ImageSource, bundled_images, load_image
+from nst_lab.image_picker import ImagePicker, one_line
+from nst_lab.images import load_image
 from nst_lab.notebook import weights_notice
 from nst_lab.studio import (
     ChunkedRun,
-    decode_image,
     default_out_dir,
     download_link_html,
     loss_curve_png,
-    parse_upload,
     png_bytes,
     schedule,
 )
@@ -43,81 +40,7 @@ VGG19_CONV_LAYERS = [f"block{b}_conv{i}" for b, n in ((1, 2), (2, 2), (3, 4), (4
 PREVIEW_PX = 256  # side of the preview and loss-curve pictures
 # Exact values (a log slider would snap the seed's 0.03 to 10**-1.5 = 0.0316).
 LEARNING_RATES = (0.001, 0.002, 0.005, 0.01, 0.02, 0.03, 0.05, 0.1, 0.2, 0.5, 1.0)
-THUMB_PX = 96  # side of the content and style thumbnails
-WIDE = {"description_width": "initial"}
-
-
-def one_line(exc: BaseException) -> str:
-    """An exception as one readable line (never a traceback)."""
-    text = str(exc).strip()
-    first = text.splitlines()[0] if text else ""
-    if isinstance(exc, (NstLabError, ValueError, OSError)) and first:
-        return first
-    return f"{type(exc).__name__}: {first}" if first else type(exc).__name__
-
-
-class ImagePicker:
-    """One image slot: a bundled image, an upload or a URL, with its thumbnail."""
-
-    def __init__(self, title: str, default: str, on_error: Callable[[BaseException], None]):
-        self._sources: dict[str, ImageSource] = {k: v for k, v in bundled_images().items()}
-        self._on_error = on_error
-        self.choice = ipw.Dropdown(options=list(self._sources), value=default, description=title,
-                                 style=WIDE)
-        self.upload = ipw.FileUpload(accept="image/*", multiple=False, description="Upload")
-        self.url = ipw.Text(placeholder="https://... (online only)", layout=ipw.Layout(width="200px"))
-        self.fetch = ipw.Button(description="Load URL", layout=ipw.Layout(width="90px"))
-        box = ipw.Layout(width=f"{THUMB_PX}px", height=f"{THUMB_PX}px", object_fit="contain")
-        self.thumbnail = ipw.Image(format="png", layout=box)
-        self.choice.observe(lambda _: self._show(), names="value")
-        self.upload.observe(self._on_upload, names="value")
-        self.fetch.on_click(self._on_fetch)
-        self.box = ipw.VBox([self.choice, ipw.HBox([self.upload]), ipw.HBox([self.url, self.fetch]),
-                           self.thumbnail])
-        self._show()
-
-    @property
-    def source(self) -> ImageSource:
-        return self._sources[self.choice.value]
-
-    @property
-    def inputs(self) -> list[ipw.Widget]:
-        return [self.choice, self.upload, self.url, self.fetch]
-
-    def add(self, label: str, source: ImageSource) -> None:
-        """Offer ``source`` under ``label`` in the dropdown and select it."""
-        self._sources[label] = source
-        self.choice.options = list(self._sources)
-        self.choice.value = label
-
-    def _show(self) -> None:
-        try:
-            self.thumbnail.value = png_bytes(decode_image(self.source, self.choice.value), THUMB_PX)
-        except ImageLoadError as exc:
-            self._on_error(exc)
-
-    def _on_upload(self, change: dict[str, Any]) -> None:
-        if not change["new"]:
-            return  # the value was cleared
-        try:
-            name, data = parse_upload(change["new"])
-            decode_image(data, name)  # refuse a bad file before it is offered
-        except ImageLoadError as exc:
-            self._on_error(exc)
-            return
-        self.add(f"upload: {name}", data)
-
-    def _on_fetch(self, _button: Any = None) -> None:
-        address = self.url.value.strip()
-        if not address.startswith(("http://", "https://")):
-            self._on_error(ValueError(f"{address!r} is not a web address: it must start with https://"))
-            return
-        try:
-            image = decode_image(address, address)
-        except ImageLoadError as exc:
-            self._on_error(exc)
-            return
-        self.add(f"url: {address.rsplit('/', 1)[-1][:30] or address}", image)
+WIDE = {"description_width": "initial"}  # show descriptions in full
 
 
 class Studio:
@@ -269,9 +192,10 @@ class Studio:
         self.stop_button.disabled = not running
         self.save_button.disabled = running or self.job is None or self.job.steps_done == 0
 
-    def _on_run(self, _button: Any = None) -> None:
+    def _start(self) -> ChunkedRun | None:
+        """Read the settings, build the run and lock the controls; None (and one error line) if bad."""
         if self.job is not None and not self.job.over:
-            return
+            return None
         self.link.value = ""
         try:
             config = self.read_config()
@@ -279,12 +203,38 @@ class Studio:
             job = self._prepare(config)
         except Exception as exc:  # any failure becomes one line in the panel
             self.show_error(exc)
-            return
+            return None
         self.job = job
         self.progress.max, self.progress.value = max(config.epochs, 1), 0
         self._set_running(True)
-        self.show(f"running {config.epochs} steps, {job.chunk} per update; Stop ends after the current chunk")
-        self._task = schedule(self._drive(job))
+        return job
+
+    def _on_run(self, _button: Any = None) -> None:
+        job = self._start()
+        if job is not None:
+            self.show(f"running {job.epochs} steps, {job.chunk} per update; Stop ends after this chunk")
+            self._task = schedule(self._drive(job))
+
+    def run_here(self) -> None:
+        """Run with the panel's settings inside the calling cell; interrupt the kernel to stop.
+
+        A fallback for a host whose kernel does not run asyncio tasks between cells: the
+        preview still updates after every chunk (sent from the main thread), and the
+        kernel's interrupt button ends the run between two steps, keeping what was made.
+        """
+        job = self._start()
+        if job is None:
+            return
+        self.show(f"running {job.epochs} steps in this cell; interrupt the kernel to stop")
+        try:
+            while not job.over:
+                job.run_chunk()
+                self._after_chunk(job)
+        except KeyboardInterrupt:
+            job.status = "stopped"
+        finally:
+            self._set_running(False)
+        self._report(job)
 
     async def _drive(self, job: ChunkedRun) -> None:
         try:

@@ -251,3 +251,20 @@ def test_loss_curves_are_weighted_and_stay_aligned_with_steps():
     np.testing.assert_allclose(curves["alpha * J_content"][1:], [0.1, 0.2])
     np.testing.assert_allclose(curves["beta * J_style"], [0.5, 0.39, 0.28])
     assert {len(y) for y in curves.values()} == {3}
+
+
+def test_run_here_runs_in_the_cell_and_an_interrupt_keeps_the_result(studio):
+    studio.epochs.value, studio.chunk.value = 100, 2
+    original, calls = studio._after_chunk, []
+
+    def interrupted_after_two_chunks(job):
+        original(job)
+        calls.append(job.steps_done)
+        if len(calls) == 2:
+            raise KeyboardInterrupt  # what the kernel's interrupt button raises
+
+    studio._after_chunk = interrupted_after_two_chunks
+    studio.run_here()
+    assert calls == [2, 4] and studio.job.status == "stopped"
+    assert studio.last_message.startswith("stopped after 4 of 100 steps")
+    assert not studio.run_button.disabled and not studio.save_button.disabled
