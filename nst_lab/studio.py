@@ -185,6 +185,9 @@ class ChunkedRun:
         """Run up to ``chunk`` steps (blocking); returns how many ran. Sets the final status."""
         if self.status == "ready":
             self.status, self._started = "running", time.perf_counter()
+        if self.stop_requested:  # Stop arrived while the loop was idle: run nothing more
+            self.status = "stopped"
+            return 0
         ran = 0
         try:
             while ran < self.chunk and self.steps_done < self.epochs:
@@ -195,8 +198,6 @@ class ChunkedRun:
         self.seconds = time.perf_counter() - self._started
         if self.status == "running" and self.steps_done >= self.epochs:
             self.status = "finished"
-        elif self.status == "running" and self.stop_requested:
-            self.status = "stopped"
         return ran
 
     async def drive(self, on_chunk: Callable[[ChunkedRun], None], pause_s: float = YIELD_S) -> None:

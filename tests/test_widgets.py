@@ -20,7 +20,8 @@ from PIL import Image
 pytest.importorskip("ipywidgets")
 
 from nst_lab.config import StyleConfig  # noqa: E402
-from nst_lab.studio import UploadError, parse_upload, weighted_curves  # noqa: E402
+from nst_lab.errors import NonFiniteLossError  # noqa: E402
+from nst_lab.studio import ChunkedRun, UploadError, parse_upload, weighted_curves  # noqa: E402
 from nst_lab.vgg import RANDOM_NOTE, WeightsInfo, build_tiny_vgg  # noqa: E402
 from nst_lab.widgets import Studio  # noqa: E402
 
@@ -119,8 +120,8 @@ def test_stop_takes_effect_between_chunks(studio):
 
     asyncio.run(scenario())
     assert studio.job.status == "stopped"
-    assert 2 <= studio.job.steps_done <= 4 and studio.job.steps_done % 2 == 0
-    assert studio.last_message.startswith(f"stopped after {studio.job.steps_done} of 200 steps")
+    assert studio.job.steps_done == 2  # Stop came between chunks 1 and 2: chunk 2 never ran
+    assert studio.last_message.startswith("stopped after 2 of 200 steps")
     assert not studio.run_button.disabled
 
 
@@ -268,3 +269,28 @@ def test_run_here_runs_in_the_cell_and_an_interrupt_keeps_the_result(studio):
     assert calls == [2, 4] and studio.job.status == "stopped"
     assert studio.last_message.startswith("stopped after 4 of 100 steps")
     assert not studio.run_button.disabled and not studio.save_button.disabled
+
+
+class _BlowsUpAtStep3:
+    """Stands in for StyleTransfer: the third step's loss is NaN."""
+
+    config = TINY.replace(epochs=10)
+
+    def __init__(self) -> None:
+        self.history: dict[str, list[float]] = {"total": []}
+
+    @property
+    def steps_done(self) -> int:
+        return len(self.history["total"])
+
+    def step(self) -> None:
+        if self.steps_done == 2:
+            raise NonFiniteLossError("the loss became nan at step 2: lower --alpha/--beta or --lr")
+        self.history["total"].append(1.0)
+
+
+def test_a_nan_loss_ends_the_run_with_its_message():
+    job = ChunkedRun(_BlowsUpAtStep3(), chunk=4)  # type: ignore[arg-type]
+    asyncio.run(job.drive(lambda _: None, pause_s=0))
+    assert (job.status, job.steps_done) == ("non-finite loss", 2)
+    assert job.message.startswith("the loss became nan at step 2")
