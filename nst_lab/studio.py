@@ -126,7 +126,7 @@ def loss_curve_png(history: Mapping[str, list[float]], alpha: float = 1.0, beta:
     ax = fig.add_subplot()
     for label, y in weighted_curves(history, alpha, beta).items():
         if np.any(np.isfinite(y)):
-            ax.plot(np.arange(1, len(y) + 1), y, label=label)
+            ax.plot(np.arange(1, len(y) + 1), y, label=label, marker="." if len(y) < 30 else None)
     ax.set_xlabel("step")
     ax.set_title("cost (log scale)", fontsize=10)
     if history.get("total"):

@@ -2,8 +2,9 @@
 
 The test copies 06_studio.ipynb into a temporary folder, starts JupyterLab there (token set,
 no browser, quick profile in the kernel), runs all cells, raises the epochs, clicks Run,
-waits until the preview image changes, clicks Stop and waits for the panel to say the run
-stopped. Screenshots go to test-artifacts/. Everything started is shut down at the end.
+waits until the preview image changes and three chunks are done, clicks Stop and waits for
+the panel to say the run stopped. Screenshots go to test-artifacts/. Everything started
+is shut down at the end.
 
 Needs Debian's chromium (/usr/bin/chromium) and the playwright package; the test skips,
 saying which is missing, when either is absent.
@@ -35,6 +36,7 @@ CHROMIUM = Path(os.environ.get("NST_LAB_CHROMIUM", "/usr/bin/chromium"))
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run"]
 EPOCHS_IN_BROWSER = 400  # long enough that Stop, not the end of the run, ends it
+STEPS_BEFORE_STOP = 6  # three chunks of 2 (the quick profile's k), so the curve has a shape
 
 
 def _requirements() -> None:
@@ -151,6 +153,7 @@ def test_studio_runs_and_stops_in_jupyterlab(lab):
                 "old => { const img = document.querySelector('img.nst-preview');"
                 " return img && img.getAttribute('src') && img.getAttribute('src') !== old; }",
                 arg=before, timeout=120_000)
+            page.get_by_text(f"step {STEPS_BEFORE_STOP}/{EPOCHS_IN_BROWSER}").wait_for(timeout=60_000)
             page.locator("button.widget-button", has_text="Stop").first.click()
             status = page.get_by_text("stopped after")
             status.wait_for(timeout=60_000)
@@ -165,6 +168,6 @@ def test_studio_runs_and_stops_in_jupyterlab(lab):
         finally:
             browser.close()
     steps = int(text.split("stopped after", 1)[1].split()[0])
-    assert 0 < steps < EPOCHS_IN_BROWSER, text  # the click landed between chunks
+    assert STEPS_BEFORE_STOP <= steps < EPOCHS_IN_BROWSER, text  # the click landed between chunks
     assert f"of {EPOCHS_IN_BROWSER} steps" in text
     print(f"browser part took {time.monotonic() - started:.1f} s; {text}")
