@@ -7,7 +7,8 @@ the panel to say the run stopped. Screenshots go to test-artifacts/. Everything 
 is shut down at the end.
 
 Needs Debian's chromium (/usr/bin/chromium) and the playwright package; the test skips,
-saying which is missing, when either is absent.
+saying which is missing, when either is absent, except in CI (CI=true), where .ci/run
+installs both and a missing one is a failure rather than a silent skip.
 """
 
 from __future__ import annotations
@@ -39,15 +40,22 @@ EPOCHS_IN_BROWSER = 400  # long enough that Stop, not the end of the run, ends i
 STEPS_BEFORE_STOP = 6  # three chunks of 2 (the quick profile's k), so the curve has a shape
 
 
+def _missing(reason: str) -> None:
+    """Skip on a developer's machine; fail in CI, which is meant to have everything."""
+    if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+        pytest.fail(f"browser test cannot run in CI: {reason}")
+    pytest.skip(reason)
+
+
 def _requirements() -> None:
     try:
         import playwright.sync_api  # noqa: F401
     except ImportError:
-        pytest.skip("the playwright package is not installed (pip install playwright)")
+        _missing("the playwright package is not installed (pip install playwright)")
     if not CHROMIUM.exists():
-        pytest.skip(f"Debian chromium not found at {CHROMIUM} (apt-get install -y chromium)")
+        _missing(f"Debian chromium not found at {CHROMIUM} (apt-get install -y chromium)")
     if shutil.which("jupyter-lab", path=str(Path(sys.executable).parent)) is None:
-        pytest.skip("JupyterLab is not installed in this environment (pip install jupyterlab)")
+        _missing("JupyterLab is not installed in this environment (pip install jupyterlab)")
 
 
 def _free_port() -> int:
