@@ -59,7 +59,9 @@ CHECK_TAG = "nbval-check-output"  # the only cells whose outputs nbval compares 
 def strip_outputs(nb: object, keep_tag: str = CHECK_TAG) -> int:
     """Clear outputs and execution counts of every code cell not tagged ``keep_tag``, in place.
 
-    Also drops the saved widget state (progress bars), which would otherwise bloat the file.
+    Tagged cells keep their outputs and get execution counts 1, 2, ... in order: nbval refuses
+    a cell with outputs but no execution count ("Unrun reference cell has outputs"). Also drops
+    the saved widget state (progress bars), which would otherwise bloat the file.
 
     Args:
         nb: a notebook as read by ``nbformat.read`` (cells with ``outputs`` and ``metadata``).
@@ -68,17 +70,19 @@ def strip_outputs(nb: object, keep_tag: str = CHECK_TAG) -> int:
     Returns:
         The number of code cells whose outputs were cleared.
     """
-    cleared = 0
+    cleared, kept = 0, 0
     nb.get("metadata", {}).pop("widgets", None)  # type: ignore[attr-defined]
     for cell in nb["cells"]:  # type: ignore[index]
         if cell["cell_type"] != "code":
             continue
-        cell["execution_count"] = None
         if keep_tag in cell.get("metadata", {}).get("tags", []):
+            kept += 1
+            cell["execution_count"] = kept
             for output in cell["outputs"]:
                 if "execution_count" in output:
-                    output["execution_count"] = None
+                    output["execution_count"] = kept
             continue
+        cell["execution_count"] = None
         if cell["outputs"]:
             cleared += 1
         cell["outputs"] = []
