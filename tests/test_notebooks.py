@@ -195,3 +195,43 @@ def test_solution_passes_its_check_and_a_blanked_one_fails(stem, name, source):
         from nst_lab.checks import report
 
         report(name, run_check(name, namespace[name]))
+
+
+# Key sections of the seed report each notebook must teach, in this order (issue 3).
+SECTIONS = {
+    "01_vgg19": ["What neural style transfer does", "Transfer learning", "The VGG19 architecture",
+                 "Loading VGG19 without its top", "Exercise 1", "Feature maps"],
+    "02_content_cost": ["What a layer knows", "The content cost", "Exercise 1", "Experiment"],
+    "03_style_cost": ["The Gram matrix", "Exercise 1", "style cost of one layer", "Exercise 2",
+                      "Combining several layers", "Exercise 3", "`[1:]` slip", "Gram heatmap",
+                      "Texture synthesis"],
+    "04_adam": ["The optimisation problem", "momentum and RMSprop", "Adam", "Exercise 1",
+                "Rosenbrock", "RMSprop plus momentum"],
+    "05_style_transfer": ["The total cost", "Exercise 1", "Putting it together", "Exercise 2",
+                          "The full run", "Experiment"],
+}
+
+
+@stems
+def test_sections_appear_in_the_seed_order(stem):
+    heads = headings(read(stem), 2)
+    positions = []
+    for section in SECTIONS[stem]:
+        hits = [i for i, h in enumerate(heads) if section.lstrip("# ") in h]
+        assert hits, f"{stem}: no heading containing {section!r}"
+        positions.append(hits[0])
+    assert positions == sorted(positions), f"{stem}: sections out of order: {heads}"
+
+
+def test_full_profile_is_the_seed_run():
+    from nst_lab.config import SEED
+    from nst_lab.notebook import FULL
+
+    full = (FULL.size, FULL.epochs, FULL.save_every)
+    assert full == (SEED.size, SEED.epochs, SEED.save_every) == (400, 1001, 250)
+
+
+def test_notebook_05_runs_the_seed_preset_at_the_profile_sizes():
+    source = "\n".join(c.source for c in read("05_style_transfer").cells if c.cell_type == "code")
+    assert "SEED.replace(size=P.size, epochs=P.epochs, save_every=P.save_every)" in source
+    assert "final_figure(result.image, result.history" in source
