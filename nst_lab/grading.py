@@ -1,0 +1,494 @@
+"""Grade students' notebooks on behaviour, not on printed text: ``nst-lab grade``.
+
+For each submission (a notebook file), the grader finds each graded function's cell (marked
+``# GRADED FUNCTION: name`` or with nbgrader ``grade_id`` ``name``), runs the functions in a
+separate process (``nst_lab.grade_worker``) on inputs drawn from a hidden seed, and judges
+the returned values *here*, with the specs of ``nst_lab.specs``. Student code never runs in
+this process, and what the worker sends back is parsed as JSON only: printing "All tests
+passed" or patching the checks changes nothing.
+
+Outputs in OUTDIR: ``grades.csv``, ``grades.json`` and ``feedback/<submission>.md``.
+
+Lesson: the instructors' section of README.md.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import math
+import os
+import re
+import select
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+# Points of each graded function; `nst-lab grade --points name=N,...` overrides them.
+POINTS: dict[str, float] = {
+    "get_layer_outputs": 10,
+    "compute_content_cost": 10,
+    "gram_matrix": 10,
+    "compute_layer_style_cost": 15,
+    "compute_style_cost": 15,
+    "total_cost": 5,
+    "adam_update": 15,
+    "train_step": 20,
+}
+SECRET_ENV = "NST_LAB_GRADER_SECRET"  # set it (or pass --seed) so students cannot know the inputs
+DEFAULT_TIMEOUT = 60.0  # seconds per exercise: defining the function and running its tests
+STARTUP_TIMEOUT = 180.0  # seconds for the worker to import TensorFlow on a busy machine
+_GRADED = re.compile(r"^\s*#\s*GRADED FUNCTION:\s*(\w+)", re.MULTILINE)
+_CHECK_CALL = re.compile(r"\bcheck_(\w+)\s*\(")
+
+
+class GradeUsageError(ValueError):
+    """Bad grader input (paths, options): the CLI prints it on one line and exits 2."""
+
+
+def hidden_seed(secret: str) -> int:
+    """A seed derived from a secret, never the notebooks' public seed."""
+    from nst_lab.checks import PUBLIC_SEED
+
+    seed = int(hashlib.sha256(secret.encode()).hexdigest(), 16) % 4_000_000 + 2
+    return seed + 1 if seed == PUBLIC_SEED else seed
+
+
+# ----------------------------------------------------------------- reading notebooks
+@dataclass
+class Submission:
+    """One notebook handed in: where it is, its graded cells, or why it cannot be read."""
+
+    name: str  # how reports call it, e.g. "alice/02_content_cost.ipynb"
+    path: Path
+    sources: dict[str, str] = field(default_factory=dict)  # graded name -> cell source
+    checked: set[str] = field(default_factory=set)  # names whose check cell is present
+    error: str = ""
+
+
+def _cell_source(cell: Any) -> str:
+    source = cell.get("source", "")
+    if isinstance(source, list):
+        return "".join(s for s in source if isinstance(s, str))
+    return source if isinstance(source, str) else ""
+
+
+def read_submission(path: Path, name: str, graded: Iterable[str]) -> Submission:
+    """Find the graded cells of a notebook; a broken or foreign file gets ``error`` set."""
+    graded = set(graded)
+    sub = Submission(name, path)
+    try:
+        data = json.loads(path.read_bytes().decode("utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        sub.error = f"not a readable notebook ({type(exc).__name__}: {str(exc)[:120]})"
+        return sub
+    cells = data.get("cells") if isinstance(data, dict) else None
+    if not isinstance(cells, list):
+        sub.error = "not a notebook: the file has no list of cells"
+        return sub
+    for cell in cells:
+        if not isinstance(cell, dict) or cell.get("cell_type") != "code":
+            continue
+        source = _cell_source(cell)
+        meta = cell.get("metadata") if isinstance(cell.get("metadata"), dict) else {}
+        grade_id = meta.get("nbgrader", {}).get("grade_id") if isinstance(meta.get("nbgrader"), dict) else None
+        marker = _GRADED.search(source)
+        name_here = marker.group(1) if marker else grade_id
+        if name_here in graded:
+            sub.sources[name_here] = source  # the last marked cell wins, as when running the notebook
+        if isinstance(grade_id, str) and grade_id.startswith("check_") and grade_id[6:] in graded:
+            sub.checked.add(grade_id[6:])
+        sub.checked.update(n for n in _CHECK_CALL.findall(source) if n in graded)
+    return sub
+
+
+def collect(paths: Sequence[str]) -> list[tuple[Path, str]]:
+    """(path, report name) of every submission: files as given, folders searched recursively."""
+    found: list[tuple[Path, list[str]]] = []  # path, candidate names from short to long
+    for text in paths:
+        path = Path(text)
+        if path.is_dir():
+            for nb in sorted(path.rglob("*.ipynb")):
+                if ".ipynb_checkpoints" not in nb.parts:
+                    rel = nb.relative_to(path).as_posix()
+                    found.append((nb, [rel, f"{path.resolve().name}/{rel}", nb.as_posix()]))
+        elif path.is_file():
+            found.append((path, [path.name, f"{path.resolve().parent.name}/{path.name}", path.as_posix()]))
+        else:
+            raise GradeUsageError(f"{text} does not exist")
+    if not found:
+        raise GradeUsageError(f"no .ipynb notebooks found in {', '.join(paths)}")
+    result = []
+    for path, names in found:
+        unique = [n for level, n in enumerate(names) if sum(o[level] == n for _, o in found) == 1]
+        result.append((path, unique[0] if unique else str(path.resolve())))
+    return result
+
+
+def expected_exercises(subs: Sequence[Submission], only: Sequence[str] | None) -> dict[str, list[str]]:
+    """Which exercises each submission is graded on.
+
+    With ``only``, those. Otherwise the graded and checked cells it has, plus those that
+    notebooks of the same file name have in this batch (so deleting a cell does not lower the
+    maximum); an unreadable notebook with no such sibling is graded on every exercise.
+    """
+    order = list(POINTS)
+    if only:
+        return {s.name: list(only) for s in subs}
+    by_file: dict[str, set[str]] = {}
+    for s in subs:
+        by_file.setdefault(s.path.name, set()).update(set(s.sources) | s.checked)
+    result = {}
+    for s in subs:
+        names = set(s.sources) | s.checked | by_file.get(s.path.name, set())
+        if not names and s.error:
+            names = set(order)
+        result[s.name] = [n for n in order if n in names]
+    return result
+
+
+# ----------------------------------------------------------------- running the worker
+@dataclass(frozen=True)
+class Settings:
+    seed: int
+    timeout: float = DEFAULT_TIMEOUT
+    points: tuple[tuple[str, float], ...] = tuple(POINTS.items())
+    single_thread: bool = False
+
+
+def _kill(proc: subprocess.Popen) -> None:
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)  # the worker and anything the student's code started
+    except (ProcessLookupError, PermissionError):
+        pass
+    proc.wait()
+
+
+class _Channel:
+    """Reads JSON lines from the worker's pipe with deadlines."""
+
+    MAX_LINE = 50_000_000
+
+    def __init__(self, fd: int) -> None:
+        self.fd, self.buffer = fd, b""
+
+    def next_event(self, deadline: float) -> dict[str, Any] | str:
+        """The next event, or "timeout", "eof" or "garbled: ..."."""
+        while b"\n" not in self.buffer:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return "timeout"
+            ready, _, _ = select.select([self.fd], [], [], left)
+            if not ready:
+                return "timeout"
+            chunk = os.read(self.fd, 1 << 16)
+            if not chunk:
+                return "eof"
+            self.buffer += chunk
+            if len(self.buffer) > self.MAX_LINE:
+                return "garbled: more output than any test produces"
+        line, self.buffer = self.buffer.split(b"\n", 1)
+        try:
+            event = json.loads(line)
+        except ValueError:
+            return "garbled: not JSON"
+        return event if isinstance(event, dict) else "garbled: not a JSON object"
+
+
+def _valid_done(event: dict[str, Any], name: str) -> str:
+    """Empty when ``event`` is a well-formed result of ``name``, else what is wrong."""
+    if event.get("event") != "done" or event.get("name") != name:
+        return f"expected the result of {name}, got {str(event)[:80]}"
+    if event.get("status") == "ok" and isinstance(event.get("produced"), dict):
+        return ""
+    if event.get("status") == "error" and isinstance(event.get("note"), str):
+        return ""
+    return "malformed result"
+
+
+def produce_all(sources: dict[str, str], settings: Settings) -> dict[str, dict[str, Any]]:
+    """Run each graded function in worker processes; name -> worker result (never raises).
+
+    One worker runs the exercises in order. When one overruns (killed), crashes the process
+    or patches a library, it gets its note and a fresh worker continues with the rest.
+    """
+    results: dict[str, dict[str, Any]] = {}
+    remaining = list(sources)
+    while remaining:
+        before = len(remaining)
+        job = {"seed": settings.seed, "budget": settings.timeout, "single_thread": settings.single_thread,
+               "exercises": [[n, sources[n]] for n in remaining]}
+        read_fd, write_fd = os.pipe()
+        with tempfile.TemporaryFile() as job_file:
+            job_file.write(json.dumps(job).encode())
+            job_file.seek(0)
+            env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+            proc = subprocess.Popen([sys.executable, "-m", "nst_lab.grade_worker", "--fd", str(write_fd)],
+                                    stdin=job_file, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                    pass_fds=(write_fd,), start_new_session=True, env=env)
+        os.close(write_fd)
+        channel = _Channel(read_fd)
+        try:
+            event = channel.next_event(time.monotonic() + STARTUP_TIMEOUT)
+            if not isinstance(event, dict) or event.get("event") != "ready":
+                for name in remaining:
+                    results[name] = {"status": "error", "note": f"the grading process did not start ({event})"}
+                return results
+            while remaining:
+                name = remaining[0]
+                event = channel.next_event(time.monotonic() + 30)
+                if event != {"event": "start", "name": name}:
+                    break  # the worker exited after a patch, or its channel was garbled
+                remaining.pop(0)
+                event = channel.next_event(time.monotonic() + settings.timeout + 5)
+                if isinstance(event, dict) and not _valid_done(event, name):
+                    results[name] = event
+                    continue
+                if event == "timeout":
+                    note = f"it ran out of time ({settings.timeout:g} s; an endless loop?)"
+                elif event == "eof":
+                    try:
+                        code: int | None = proc.wait(timeout=5)
+                    except subprocess.TimeoutExpired:
+                        code = None
+                    note = f"it crashed the Python process (exit code {code})"
+                else:
+                    why = event if isinstance(event, str) else _valid_done(event, name)
+                    note = f"its results could not be read ({why})"
+                results[name] = {"status": "error", "note": note}
+                break
+        finally:
+            os.close(read_fd)
+            _kill(proc)
+        if len(remaining) == before:  # the worker never started the next exercise: skip it
+            name = remaining.pop(0)
+            results[name] = {"status": "error", "note": "the grading process stopped before running it"}
+    return results
+
+
+# ----------------------------------------------------------------- judging
+def judge_one(name: str, worker: dict[str, Any], seed: int, points: float) -> dict[str, Any]:
+    """Judge one worker result with the spec, in this process; returns the exercise's report."""
+    from nst_lab.specs import SPECS
+
+    report: dict[str, Any] = {"points": 0.0, "max": points, "passed": 0, "cases": [], "note": ""}
+    if worker.get("status") != "ok":
+        report["note"] = worker.get("note", "not run")
+        return report
+    try:
+        results = SPECS[name].judge(worker["produced"], seed)
+        cases = [{"case": str(r.case), "passed": bool(r.passed), "message": str(r.message)} for r in results]
+    except Exception as exc:  # produced data of the wrong structure
+        report["note"] = f"its results are malformed ({type(exc).__name__}: {str(exc)[:100]})"
+        return report
+    passed = sum(c["passed"] for c in cases)
+    report.update(cases=cases, passed=passed,
+                  points=round(points * passed / len(cases), 2) if cases else 0.0)
+    return report
+
+
+def grade_submission(sub: Submission, expected: Sequence[str], settings: Settings) -> dict[str, Any]:
+    """Grade one notebook: run its functions in workers, judge them here, add up the points."""
+    points = dict(settings.points)
+    row: dict[str, Any] = {"submission": sub.name, "path": str(sub.path), "exercises": {}, "notes": []}
+    if sub.error:
+        row["notes"].append(sub.error)
+        worker_results: dict[str, dict[str, Any]] = {}
+    else:
+        worker_results = produce_all({n: sub.sources[n] for n in expected if n in sub.sources}, settings)
+    for name in expected:
+        if sub.error:
+            result = {"status": "error", "note": "not graded: the file is not a notebook"}
+        elif name not in sub.sources:
+            result = {"status": "error", "note": f"no cell marked `# GRADED FUNCTION: {name}` "
+                      f"(or with nbgrader grade_id {name!r}): was it deleted or renamed?"}
+        else:
+            result = worker_results.get(name, {"status": "error", "note": "not run"})
+        report = judge_one(name, result, settings.seed, points[name])
+        row["exercises"][name] = report
+        if report["note"]:
+            row["notes"].append(f"{name}: {report['note']}")
+    row["total"] = round(sum(r["points"] for r in row["exercises"].values()), 2)
+    row["max"] = round(sum(r["max"] for r in row["exercises"].values()), 2)
+    return row
+
+
+def _pool_init() -> None:
+    os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 2)  # TensorFlow's native logs would tear the progress bar; results go by pipe
+    import tensorflow as tf
+
+    tf.config.threading.set_intra_op_parallelism_threads(1)
+    tf.config.threading.set_inter_op_parallelism_threads(1)
+
+
+def _grade_task(args: tuple[Submission, list[str], Settings]) -> dict[str, Any]:
+    return grade_submission(*args)
+
+
+def grade_all(subs: Sequence[Submission], expected: dict[str, list[str]], settings: Settings,
+              workers: int, progress: bool = True) -> list[dict[str, Any]]:
+    """Grade every submission, ``workers`` at a time, with a progress bar; in input order."""
+    from tqdm import tqdm
+
+    tasks = [(s, expected[s.name], settings) for s in subs]
+    bar = tqdm(total=len(tasks), desc="grading", unit="notebook", disable=not progress, file=sys.stderr)
+    rows: list[dict[str, Any]] = []
+    if workers <= 1 or len(tasks) == 1:
+        for task in tasks:
+            rows.append(_grade_task(task))
+            bar.update()
+    else:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        single = Settings(settings.seed, settings.timeout, settings.points, single_thread=True)
+        tasks = [(s, e, single) for s, e, _ in tasks]
+        with ProcessPoolExecutor(max_workers=min(workers, len(tasks)), initializer=_pool_init,
+                                 mp_context=multiprocessing.get_context("spawn")) as pool:
+            for row in pool.map(_grade_task, tasks):
+                rows.append(row)
+                bar.update()
+    bar.close()
+    return rows
+
+
+# ----------------------------------------------------------------- reports
+def feedback_markdown(row: dict[str, Any]) -> str:
+    """The student's feedback: score, then each exercise's passing and failing tests."""
+    lines = [f"# Feedback on {row['submission']}", "",
+             f"**Score: {row['total']:g} / {row['max']:g}**", "",
+             "Your functions were run on new inputs (not the notebook's) and compared with the "
+             "reference; what the notebook printed does not count.", ""]
+    for name, ex in row["exercises"].items():
+        lines += [f"## {name}: {ex['points']:g} / {ex['max']:g}", ""]
+        if ex["note"]:
+            lines += [f"- Not graded: {ex['note']}", ""]
+            continue
+        if ex["cases"] and all("NotImplementedError" in c["message"] for c in ex["cases"]):
+            lines += ["- Not attempted yet: it still raises NotImplementedError.", ""]
+            continue
+        for case in ex["cases"]:
+            lines.append(f"- PASS {case['case']}" if case["passed"] else f"- FAIL {case['message'] or case['case']}")
+        lines.append("")
+    if not row["exercises"]:
+        lines += ["No graded exercises were found.", ""]
+    for note in row["notes"] if not row["exercises"] else []:
+        lines.append(f"- {note}")
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def _safe_name(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", name.replace("/", "__")).removesuffix(".ipynb") + ".md"
+
+
+def _write(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def write_reports(rows: Sequence[dict[str, Any]], out: Path, settings: Settings) -> None:
+    """grades.csv, grades.json and feedback/*.md in ``out``."""
+    (out / "feedback").mkdir(parents=True, exist_ok=True)
+    columns = [n for n, _ in settings.points if any(n in r["exercises"] for r in rows)]
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(["submission", *columns, "total", "max", "notes"])
+    for r in rows:
+        cells = [f"{r['exercises'][n]['points']:g}" if n in r["exercises"] else "" for n in columns]
+        writer.writerow([r["submission"], *cells, f"{r['total']:g}", f"{r['max']:g}", "; ".join(r["notes"])])
+    _write(out / "grades.csv", buffer.getvalue())
+    summary = {"points": dict(settings.points), "timeout_s": settings.timeout, "submissions": list(rows)}
+    _write(out / "grades.json", json.dumps(summary, indent=1) + "\n")
+    for r in rows:
+        r["feedback"] = f"feedback/{_safe_name(r['submission'])}"
+        _write(out / r["feedback"], feedback_markdown(r))
+
+
+# ----------------------------------------------------------------- command line
+def parse_points(text: str) -> dict[str, float]:
+    """``name=N,name=N`` or a JSON file {name: N}, merged over POINTS."""
+    if text.endswith(".json") or os.path.isfile(text):
+        try:
+            given = json.loads(Path(text).read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise GradeUsageError(f"--points {text}: cannot read a JSON object ({exc})") from None
+        if not isinstance(given, dict):
+            raise GradeUsageError(f"--points {text}: expected a JSON object {{name: points}}")
+        pairs = list(given.items())
+    else:
+        pairs = [item.partition("=")[::2] for item in text.split(",") if item.strip()]
+    points = dict(POINTS)
+    for name, value in pairs:
+        name = str(name).strip()
+        if name not in POINTS:
+            raise GradeUsageError(f"--points: {name!r} is not one of {', '.join(POINTS)}")
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            raise GradeUsageError(f"--points: {value!r} for {name} is not a number") from None
+        if not math.isfinite(number) or number < 0:
+            raise GradeUsageError(f"--points: {name}={value} must be a number >= 0")
+        points[name] = number
+    return points
+
+
+def add_grade(sub: Any) -> None:
+    """Register ``nst-lab grade`` on the CLI's subparsers."""
+    p = sub.add_parser("grade", help="grade submitted notebooks on hidden inputs",
+                       description="Run each graded function in a separate process on hidden inputs, "
+                       "judge the values, and write grades.csv, grades.json and feedback/*.md.")
+    p.add_argument("submissions", nargs="+", metavar="SUBMISSION", help="notebooks or folders of notebooks")
+    p.add_argument("-o", "--out", required=True, metavar="OUTDIR", help="folder for the reports")
+    p.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="notebooks graded at once (default: CPU count)")
+    p.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT, help=f"seconds per exercise (default {DEFAULT_TIMEOUT:g})")
+    p.add_argument("--seed", type=int, help=f"hidden input seed (default: derived from ${SECRET_ENV})")
+    p.add_argument("--points", help="override points: name=N,name=N or a JSON file")
+    p.add_argument("--exercises", help="grade every notebook on these functions (comma-separated)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(run=run_grade)
+
+
+def run_grade(args: Any) -> int:
+    from nst_lab.cli import load_tensorflow
+
+    load_tensorflow()
+    from nst_lab.checks import PUBLIC_SEED
+
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise GradeUsageError(f"-o {out} is a file, not a folder")
+    if args.workers < 1 or not (args.timeout > 0 and math.isfinite(args.timeout)):
+        raise GradeUsageError("--workers must be >= 1 and --timeout a positive number of seconds")
+    if args.seed is not None and not (0 <= args.seed < 4_000_000 and args.seed != PUBLIC_SEED):
+        raise GradeUsageError(f"--seed must be in [0, 4000000) and not the public seed {PUBLIC_SEED}")
+    points = parse_points(args.points) if args.points else dict(POINTS)
+    only = [n.strip() for n in args.exercises.split(",") if n.strip()] if args.exercises else None
+    for name in only or []:
+        if name not in POINTS:
+            raise GradeUsageError(f"--exercises: {name!r} is not one of {', '.join(POINTS)}")
+    files = collect(args.submissions)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise GradeUsageError(f"-o {out}: cannot create the folder ({exc.strerror})") from None
+    seed = args.seed if args.seed is not None else hidden_seed(os.environ.get(SECRET_ENV, "nst-lab grader"))
+    settings = Settings(seed, args.timeout, tuple(points.items()))
+    subs = [read_submission(path, name, POINTS) for path, name in files]
+    started = time.monotonic()
+    rows = grade_all(subs, expected_exercises(subs, only), settings, args.workers, progress=not args.quiet)
+    write_reports(rows, out, settings)
+    mean = sum(r["total"] for r in rows) / len(rows)
+    print(f"graded {len(rows)} notebook(s) in {time.monotonic() - started:.1f} s; mean score {mean:.1f}; "
+          f"wrote {out / 'grades.csv'}, grades.json and feedback/")
+    return 0
