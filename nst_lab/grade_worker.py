@@ -22,8 +22,8 @@ Lesson: the instructors' section of README.md.
 """
 
 from __future__ import annotations
-
 import __future__
+
 import ast
 import builtins
 import json
@@ -36,8 +36,14 @@ from collections.abc import Callable
 from typing import Any
 
 # Modules a graded cell may never import: the checks, the grader and the spec judges.
-_FORBIDDEN = ("nst_lab.checks", "nst_lab.specs", "nst_lab.spec_", "nst_lab.grading", "nst_lab.grade_worker",
-              "nst_lab.release")
+_FORBIDDEN = (
+    "nst_lab.checks",
+    "nst_lab.specs",
+    "nst_lab.spec_",
+    "nst_lab.grading",
+    "nst_lab.grade_worker",
+    "nst_lab.release",
+)
 
 
 class ExerciseTimeout(BaseException):
@@ -46,13 +52,17 @@ class ExerciseTimeout(BaseException):
 
 
 def _guarded_import(graded: frozenset[str]) -> Callable[..., Any]:
-    def guarded(name: str, globals: Any = None, locals: Any = None, fromlist: Any = (), level: int = 0) -> Any:
+    def guarded(
+        name: str, globals: Any = None, locals: Any = None, fromlist: Any = (), level: int = 0
+    ) -> Any:
         if level == 0 and (name == "nst_lab" or name.startswith("nst_lab.")):
             wanted = set(fromlist or ())
             if name.startswith(_FORBIDDEN) or not wanted or wanted & (graded | {"*"}):
-                raise ImportError(f"graded cells may not import {name}"
-                                  + (f" ({', '.join(sorted(wanted))})" if wanted else "")
-                                  + ": write the function yourself with tf/np; its helpers are provided")
+                raise ImportError(
+                    f"graded cells may not import {name}"
+                    + (f" ({', '.join(sorted(wanted))})" if wanted else "")
+                    + ": write the function yourself with tf/np; its helpers are provided"
+                )
         return builtins.__import__(name, globals, locals, fromlist, level)
 
     return guarded
@@ -67,7 +77,9 @@ def definitions_only(source: str, filename: str) -> types.CodeType:
     tree = ast.parse("\n".join(lines), filename=filename)
     keep: list[ast.stmt] = []
     for node in tree.body:
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Import, ast.ImportFrom)):
+        if isinstance(
+            node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Import, ast.ImportFrom)
+        ):
             keep.append(node)
         elif isinstance(node, (ast.Assign, ast.AnnAssign)) and node.value is not None:
             try:
@@ -84,8 +96,24 @@ def _watched_modules() -> list[types.ModuleType]:
     import numpy as np
     import tensorflow as tf
 
-    mods = [tf, tf.math, tf.linalg, tf.nn, tf.random, tf.config, np, np.linalg, np.random, keras,
-            keras.ops, keras.optimizers, keras.layers, builtins, math, json]
+    mods = [
+        tf,
+        tf.math,
+        tf.linalg,
+        tf.nn,
+        tf.random,
+        tf.config,
+        np,
+        np.linalg,
+        np.random,
+        keras,
+        keras.ops,
+        keras.optimizers,
+        keras.layers,
+        builtins,
+        math,
+        json,
+    ]
     mods += [m for n, m in sorted(sys.modules.items()) if n == "nst_lab" or n.startswith("nst_lab.")]
     return mods
 
@@ -104,7 +132,11 @@ def patched(before: dict[str, dict[str, int]]) -> list[str]:
         for key, ident in old.items():
             if key not in now:
                 changed.append(f"{module.__name__}.{key} (deleted)")
-            elif id(now[key]) != ident and not isinstance(now[key], types.ModuleType) and key != "__warningregistry__":
+            elif (
+                id(now[key]) != ident
+                and not isinstance(now[key], types.ModuleType)
+                and key != "__warningregistry__"
+            ):
                 changed.append(f"{module.__name__}.{key}")
     return changed
 
@@ -123,19 +155,31 @@ class Runner:
         self.seed = seed
         self.specs = SPECS
         self.references: dict[str, Any] = {
-            "get_layer_outputs": vgg.get_layer_outputs, "compute_content_cost": costs.compute_content_cost,
-            "gram_matrix": costs.gram_matrix, "compute_layer_style_cost": costs.compute_layer_style_cost,
-            "compute_style_cost": costs.compute_style_cost, "total_cost": costs.total_cost,
-            "adam_update": optim.adam_update, "train_step": train.train_step,
+            "get_layer_outputs": vgg.get_layer_outputs,
+            "compute_content_cost": costs.compute_content_cost,
+            "gram_matrix": costs.gram_matrix,
+            "compute_layer_style_cost": costs.compute_layer_style_cost,
+            "compute_style_cost": costs.compute_style_cost,
+            "total_cost": costs.total_cost,
+            "adam_update": optim.adam_update,
+            "train_step": train.train_step,
         }
         guarded_builtins = dict(vars(builtins))
         guarded_builtins["__import__"] = _guarded_import(frozenset(SPECS))
         self.base: dict[str, Any] = {
-            "__builtins__": guarded_builtins, "__name__": "__student__",
-            "tf": tf, "np": np, "keras": keras, "math": math,
-            "STYLE_LAYERS": config.STYLE_LAYERS, "CONTENT_LAYER": config.CONTENT_LAYER,
-            "clip_0_1": costs.clip_0_1, "unroll": costs.unroll, "cost_parts": train.cost_parts,
-            "FeatureExtractor": vgg.FeatureExtractor, "build_tiny_vgg": vgg.build_tiny_vgg,
+            "__builtins__": guarded_builtins,
+            "__name__": "__student__",
+            "tf": tf,
+            "np": np,
+            "keras": keras,
+            "math": math,
+            "STYLE_LAYERS": config.STYLE_LAYERS,
+            "CONTENT_LAYER": config.CONTENT_LAYER,
+            "clip_0_1": costs.clip_0_1,
+            "unroll": costs.unroll,
+            "cost_parts": train.cost_parts,
+            "FeatureExtractor": vgg.FeatureExtractor,
+            "build_tiny_vgg": vgg.build_tiny_vgg,
         }
         for name in SPECS:  # a check call left in a graded cell must not fail the exercise
             self.base[f"check_{name}"] = lambda fn: None
@@ -158,11 +202,19 @@ class Runner:
             exec(code, namespace)
             fn = namespace.get(name)
             if not callable(fn) or fn is self.references.get(name):
-                defined = sorted(k for k, v in namespace.items() if callable(v) and k not in self.base
-                                 and not k.startswith("_") and not isinstance(v, types.ModuleType))
+                defined = sorted(
+                    k
+                    for k, v in namespace.items()
+                    if callable(v)
+                    and k not in self.base
+                    and not k.startswith("_")
+                    and not isinstance(v, types.ModuleType)
+                )
                 found = f"it defines {', '.join(defined)}" if defined else "it defines no function"
-                return {"status": "error", "note": f"the cell marked for {name} does not define {name}() "
-                        f"({found}): was it renamed?"}
+                return {
+                    "status": "error",
+                    "note": f"the cell marked for {name} does not define {name}() ({found}): was it renamed?",
+                }
             produced = self.specs[name].produce(fn, self.seed)
         except ExerciseTimeout:
             return {"status": "error", "note": "it ran out of time (an endless loop?)"}
@@ -207,12 +259,22 @@ def main(argv: list[str] | None = None) -> int:
             signal.setitimer(signal.ITIMER_REAL, 0)
         changed = patched(before)
         if changed:
-            result = {"status": "error", "note": f"it changed {', '.join(changed[:3])}: graded code must "
-                      "not patch libraries (0 points)"}
+            result = {
+                "status": "error",
+                "note": f"it changed {', '.join(changed[:3])}: graded code must "
+                "not patch libraries (0 points)",
+            }
         try:
             send({"event": "done", "name": name, **result})
         except (TypeError, ValueError) as exc:
-            send({"event": "done", "name": name, "status": "error", "note": f"its results are not plain data ({exc})"})
+            send(
+                {
+                    "event": "done",
+                    "name": name,
+                    "status": "error",
+                    "note": f"its results are not plain data ({exc})",
+                }
+            )
         if changed:
             channel.close()
             os._exit(0)  # a fresh process grades the remaining exercises

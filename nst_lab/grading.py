@@ -99,7 +99,9 @@ def read_submission(path: Path, name: str, graded: Iterable[str]) -> Submission:
             continue
         source = _cell_source(cell)
         meta = cell.get("metadata") if isinstance(cell.get("metadata"), dict) else {}
-        grade_id = meta.get("nbgrader", {}).get("grade_id") if isinstance(meta.get("nbgrader"), dict) else None
+        grade_id = (
+            meta.get("nbgrader", {}).get("grade_id") if isinstance(meta.get("nbgrader"), dict) else None
+        )
         marker = _GRADED.search(source)
         name_here = marker.group(1) if marker else grade_id
         if name_here in graded:
@@ -224,23 +226,36 @@ def produce_all(sources: dict[str, str], settings: Settings) -> dict[str, dict[s
     remaining = list(sources)
     while remaining:
         before = len(remaining)
-        job = {"seed": settings.seed, "budget": settings.timeout, "single_thread": settings.single_thread,
-               "exercises": [[n, sources[n]] for n in remaining]}
+        job = {
+            "seed": settings.seed,
+            "budget": settings.timeout,
+            "single_thread": settings.single_thread,
+            "exercises": [[n, sources[n]] for n in remaining],
+        }
         read_fd, write_fd = os.pipe()
         with tempfile.TemporaryFile() as job_file:
             job_file.write(json.dumps(job).encode())
             job_file.seek(0)
             env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
-            proc = subprocess.Popen([sys.executable, "-m", "nst_lab.grade_worker", "--fd", str(write_fd)],
-                                    stdin=job_file, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                    pass_fds=(write_fd,), start_new_session=True, env=env)
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "nst_lab.grade_worker", "--fd", str(write_fd)],
+                stdin=job_file,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                pass_fds=(write_fd,),
+                start_new_session=True,
+                env=env,
+            )
         os.close(write_fd)
         channel = _Channel(read_fd)
         try:
             event = channel.next_event(time.monotonic() + STARTUP_TIMEOUT)
             if not isinstance(event, dict) or event.get("event") != "ready":
                 for name in remaining:
-                    results[name] = {"status": "error", "note": f"the grading process did not start ({event})"}
+                    results[name] = {
+                        "status": "error",
+                        "note": f"the grading process did not start ({event})",
+                    }
                 return results
             while remaining:
                 name = remaining[0]
@@ -290,8 +305,7 @@ def judge_one(name: str, worker: dict[str, Any], seed: int, points: float) -> di
         report["note"] = f"its results are malformed ({type(exc).__name__}: {str(exc)[:100]})"
         return report
     passed = sum(c["passed"] for c in cases)
-    report.update(cases=cases, passed=passed,
-                  points=round(points * passed / len(cases), 2) if cases else 0.0)
+    report.update(cases=cases, passed=passed, points=round(points * passed / len(cases), 2) if cases else 0.0)
     return report
 
 
@@ -308,8 +322,11 @@ def grade_submission(sub: Submission, expected: Sequence[str], settings: Setting
         if sub.error:
             result = {"status": "error", "note": "not graded: the file is not a notebook"}
         elif name not in sub.sources:
-            result = {"status": "error", "note": f"no cell marked `# GRADED FUNCTION: {name}` "
-                      f"(or with nbgrader grade_id {name!r}): was it deleted or renamed?"}
+            result = {
+                "status": "error",
+                "note": f"no cell marked `# GRADED FUNCTION: {name}` "
+                f"(or with nbgrader grade_id {name!r}): was it deleted or renamed?",
+            }
         else:
             result = worker_results.get(name, {"status": "error", "note": "not run"})
         report = judge_one(name, result, settings.seed, points[name])
@@ -335,8 +352,13 @@ def _grade_task(args: tuple[Submission, list[str], Settings]) -> dict[str, Any]:
     return grade_submission(*args)
 
 
-def grade_all(subs: Sequence[Submission], expected: dict[str, list[str]], settings: Settings,
-              workers: int, progress: bool = True) -> list[dict[str, Any]]:
+def grade_all(
+    subs: Sequence[Submission],
+    expected: dict[str, list[str]],
+    settings: Settings,
+    workers: int,
+    progress: bool = True,
+) -> list[dict[str, Any]]:
     """Grade every submission, ``workers`` at a time, with a progress bar; in input order."""
     from tqdm import tqdm
 
@@ -353,8 +375,11 @@ def grade_all(subs: Sequence[Submission], expected: dict[str, list[str]], settin
 
         single = Settings(settings.seed, settings.timeout, settings.points, single_thread=True)
         tasks = [(s, e, single) for s, e, _ in tasks]
-        with ProcessPoolExecutor(max_workers=min(workers, len(tasks)), initializer=_pool_init,
-                                 mp_context=multiprocessing.get_context("spawn")) as pool:
+        with ProcessPoolExecutor(
+            max_workers=min(workers, len(tasks)),
+            initializer=_pool_init,
+            mp_context=multiprocessing.get_context("spawn"),
+        ) as pool:
             for row in pool.map(_grade_task, tasks):
                 rows.append(row)
                 bar.update()
@@ -365,10 +390,15 @@ def grade_all(subs: Sequence[Submission], expected: dict[str, list[str]], settin
 # ----------------------------------------------------------------- reports
 def feedback_markdown(row: dict[str, Any]) -> str:
     """The student's feedback: score, then each exercise's passing and failing tests."""
-    lines = [f"# Feedback on {row['submission']}", "",
-             f"**Score: {row['total']:g} / {row['max']:g}**", "",
-             "Your functions were run on new inputs (not the notebook's) and compared with the "
-             "reference; what the notebook printed does not count.", ""]
+    lines = [
+        f"# Feedback on {row['submission']}",
+        "",
+        f"**Score: {row['total']:g} / {row['max']:g}**",
+        "",
+        "Your functions were run on new inputs (not the notebook's) and compared with the "
+        "reference; what the notebook printed does not count.",
+        "",
+    ]
     for name, ex in row["exercises"].items():
         lines += [f"## {name}: {ex['points']:g} / {ex['max']:g}", ""]
         if ex["note"]:
@@ -378,7 +408,9 @@ def feedback_markdown(row: dict[str, Any]) -> str:
             lines += ["- Not attempted yet: it still raises NotImplementedError.", ""]
             continue
         for case in ex["cases"]:
-            lines.append(f"- PASS {case['case']}" if case["passed"] else f"- FAIL {case['message'] or case['case']}")
+            lines.append(
+                f"- PASS {case['case']}" if case["passed"] else f"- FAIL {case['message'] or case['case']}"
+            )
         lines.append("")
     if not row["exercises"]:
         lines += ["No graded exercises were found.", ""]
@@ -445,13 +477,26 @@ def parse_points(text: str) -> dict[str, float]:
 
 def add_grade(sub: Any) -> None:
     """Register ``nst-lab grade`` on the CLI's subparsers."""
-    p = sub.add_parser("grade", help="grade submitted notebooks on hidden inputs",
-                       description="Run each graded function in a separate process on hidden inputs, "
-                       "judge the values, and write grades.csv, grades.json and feedback/*.md.")
+    p = sub.add_parser(
+        "grade",
+        help="grade submitted notebooks on hidden inputs",
+        description="Run each graded function in a separate process on hidden inputs, "
+        "judge the values, and write grades.csv, grades.json and feedback/*.md.",
+    )
     p.add_argument("submissions", nargs="+", metavar="SUBMISSION", help="notebooks or folders of notebooks")
     p.add_argument("-o", "--out", required=True, metavar="OUTDIR", help="folder for the reports")
-    p.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="notebooks graded at once (default: CPU count)")
-    p.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT, help=f"seconds per exercise (default {DEFAULT_TIMEOUT:g})")
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=os.cpu_count() or 1,
+        help="notebooks graded at once (default: CPU count)",
+    )
+    p.add_argument(
+        "--timeout",
+        type=float,
+        default=DEFAULT_TIMEOUT,
+        help=f"seconds per exercise (default {DEFAULT_TIMEOUT:g})",
+    )
     p.add_argument("--seed", type=int, help=f"hidden input seed (default: derived from ${SECRET_ENV})")
     p.add_argument("--points", help="override points: name=N,name=N or a JSON file")
     p.add_argument("--exercises", help="grade every notebook on these functions (comma-separated)")
@@ -460,24 +505,28 @@ def add_grade(sub: Any) -> None:
 
 
 def run_grade(args: Any) -> int:
-    from nst_lab.cli import load_tensorflow
-
-    load_tensorflow()
-    from nst_lab.checks import PUBLIC_SEED
-
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise GradeUsageError(f"-o {out} is a file, not a folder")
-    if args.workers < 1 or not (args.timeout > 0 and math.isfinite(args.timeout)):
-        raise GradeUsageError("--workers must be >= 1 and --timeout a positive number of seconds")
-    if args.seed is not None and not (0 <= args.seed < 4_000_000 and args.seed != PUBLIC_SEED):
-        raise GradeUsageError(f"--seed must be in [0, 4000000) and not the public seed {PUBLIC_SEED}")
+    if args.workers < 1:
+        raise GradeUsageError(f"--workers {args.workers} must be at least 1")
+    if not (args.timeout > 0 and math.isfinite(args.timeout)):
+        raise GradeUsageError(f"--timeout {args.timeout:g} must be a positive number of seconds")
+    if args.seed is not None and not 0 <= args.seed < 4_000_000:
+        raise GradeUsageError(f"--seed {args.seed} must be in [0, 4000000)")
     points = parse_points(args.points) if args.points else dict(POINTS)
     only = [n.strip() for n in args.exercises.split(",") if n.strip()] if args.exercises else None
     for name in only or []:
         if name not in POINTS:
             raise GradeUsageError(f"--exercises: {name!r} is not one of {', '.join(POINTS)}")
     files = collect(args.submissions)
+    from nst_lab.cli import load_tensorflow
+
+    load_tensorflow()  # quietly, before the checks import it
+    from nst_lab.checks import PUBLIC_SEED
+
+    if args.seed == PUBLIC_SEED:
+        raise GradeUsageError(f"--seed {args.seed} is the notebooks' public seed; pick another")
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -489,6 +538,8 @@ def run_grade(args: Any) -> int:
     rows = grade_all(subs, expected_exercises(subs, only), settings, args.workers, progress=not args.quiet)
     write_reports(rows, out, settings)
     mean = sum(r["total"] for r in rows) / len(rows)
-    print(f"graded {len(rows)} notebook(s) in {time.monotonic() - started:.1f} s; mean score {mean:.1f}; "
-          f"wrote {out / 'grades.csv'}, grades.json and feedback/")
+    print(
+        f"graded {len(rows)} notebook(s) in {time.monotonic() - started:.1f} s; mean score {mean:.1f}; "
+        f"wrote {out / 'grades.csv'}, grades.json and feedback/"
+    )
     return 0

@@ -60,8 +60,10 @@ def strip_solutions(source: str, where: str, markdown: bool = False) -> str:
         marker = line.strip()
         if marker.startswith(BEGIN):
             if begin_at is not None:
-                raise ReleaseError(f"{where}: line {number} opens {BEGIN!r} inside the region opened at "
-                                   f"line {begin_at}; close it with {END!r} first (regions cannot nest)")
+                raise ReleaseError(
+                    f"{where}: line {number} opens {BEGIN!r} inside the region opened at "
+                    f"line {begin_at}; close it with {END!r} first (regions cannot nest)"
+                )
             begin_at = number
             indent = line[: len(line) - len(line.lstrip())]
             if markdown:
@@ -132,7 +134,9 @@ def _plan(src: Path, out: Path) -> list[tuple[Path, Path]]:
         raise ReleaseError(f"{src} does not exist")
     for source, target in pairs:
         if target.exists() and target.resolve() == source.resolve():
-            raise ReleaseError(f"-o would overwrite the solution notebook {source} itself; choose another folder")
+            raise ReleaseError(
+                f"-o would overwrite the solution notebook {source} itself; choose another folder"
+            )
     return pairs
 
 
@@ -154,7 +158,9 @@ def release_paths(src: str | Path, out: str | Path) -> list[Path]:
     Every notebook is released in memory first; nothing is written unless all succeed.
     """
     pairs = _plan(Path(src), Path(out))
-    texts = [(target, release_text(source.read_text(encoding="utf-8"), str(source))) for source, target in pairs]
+    texts = [
+        (target, release_text(source.read_text(encoding="utf-8"), str(source))) for source, target in pairs
+    ]
     for target, text in texts:
         _write_atomic(target, text)
     return [target for target, _ in texts]
@@ -162,10 +168,15 @@ def release_paths(src: str | Path, out: str | Path) -> list[Path]:
 
 def add_release(sub: Any) -> None:
     """Register ``nst-lab release`` on the CLI's subparsers."""
-    p = sub.add_parser("release", help="make student notebooks from solution notebooks",
-                       description="Strip ### BEGIN/END SOLUTION regions, clear outputs, keep checks and metadata.")
+    p = sub.add_parser(
+        "release",
+        help="make student notebooks from solution notebooks",
+        description="Strip ### BEGIN/END SOLUTION regions, clear outputs, keep checks and metadata.",
+    )
     p.add_argument("src", metavar="SRC", help="a solution notebook or a folder of them")
-    p.add_argument("-o", "--out", required=True, metavar="OUT", help="output folder (or file, for one notebook)")
+    p.add_argument(
+        "-o", "--out", required=True, metavar="OUT", help="output folder (or file, for one notebook)"
+    )
     p.set_defaults(run=run_release)
 
 
