@@ -14,23 +14,20 @@ Lesson: the instructors' section of README.md.
 
 from __future__ import annotations
 
-import csv
 import hashlib
-import io
 import json
 import math
 import os
 import re
-import select
-import signal
-import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from nst_lab.grade_report import write_reports
+from nst_lab.grade_runner import DEFAULT_TIMEOUT, Settings, produce_all
 
 # Points of each graded function; `nst-lab grade --points name=N,...` overrides them.
 POINTS: dict[str, float] = {
@@ -44,8 +41,6 @@ POINTS: dict[str, float] = {
     "train_step": 20,
 }
 SECRET_ENV = "NST_LAB_GRADER_SECRET"  # set it (or pass --seed) so students cannot know the inputs
-DEFAULT_TIMEOUT = 60.0  # seconds per exercise: defining the function and running its tests
-STARTUP_TIMEOUT = 180.0  # seconds for the worker to import TensorFlow on a busy machine
 _GRADED = re.compile(r"^\s*#\s*GRADED FUNCTION:\s*(\w+)", re.MULTILINE)
 _CHECK_CALL = re.compile(r"\bcheck_(\w+)\s*\(")
 
@@ -98,10 +93,9 @@ def read_submission(path: Path, name: str, graded: Iterable[str]) -> Submission:
         if not isinstance(cell, dict) or cell.get("cell_type") != "code":
             continue
         source = _cell_source(cell)
-        meta = cell.get("metadata") if isinstance(cell.get("metadata"), dict) else {}
-        grade_id = (
-            meta.get("nbgrader", {}).get("grade_id") if isinstance(meta.get("nbgrader"), dict) else None
-        )
+        meta = cell.get("metadata")
+        nbgrader = meta.get("nbgrader") if isinstance(meta, dict) else None
+        grade_id = nbgrader.get("grade_id") if isinstance(nbgrader, dict) else None
         marker = _GRADED.search(source)
         name_here = marker.group(1) if marker else grade_id
         if name_here in graded:
@@ -113,7 +107,11 @@ def read_submission(path: Path, name: str, graded: Iterable[str]) -> Submission:
 
 
 def collect(paths: Sequence[str]) -> list[tuple[Path, str]]:
-    """(path, report name) of every submission: files as given, folders searched recursively."""
+    """(path, report name) of every submission: files as given, folders searched recursively.
+
+    A notebook found in folder ``alice`` is named ``alice/<path inside it>``, so reports of
+    separate runs (one per student) can be concatenated; a clash falls back to the full path.
+    """
     found: list[tuple[Path, list[str]]] = []  # path, candidate names from short to long
     for text in paths:
         path = Path(text)
@@ -121,16 +119,16 @@ def collect(paths: Sequence[str]) -> list[tuple[Path, str]]:
             for nb in sorted(path.rglob("*.ipynb")):
                 if ".ipynb_checkpoints" not in nb.parts:
                     rel = nb.relative_to(path).as_posix()
-                    found.append((nb, [rel, f"{path.resolve().name}/{rel}", nb.as_posix()]))
+                    found.append((nb, [f"{path.resolve().name}/{rel}", nb.as_posix()]))
         elif path.is_file():
-            found.append((path, [path.name, f"{path.resolve().parent.name}/{path.name}", path.as_posix()]))
+            found.append((path, [path.name, path.as_posix()]))
         else:
             raise GradeUsageError(f"{text} does not exist")
     if not found:
         raise GradeUsageError(f"no .ipynb notebooks found in {', '.join(paths)}")
     result = []
     for path, names in found:
-        unique = [n for level, n in enumerate(names) if sum(o[level] == n for _, o in found) == 1]
+        unique = [n for level, n in enumerate(names) if sum(o[level] == n for _, o in found) == 1]  # noqa: B023
         result.append((path, unique[0] if unique else str(path.resolve())))
     return result
 
@@ -158,137 +156,6 @@ def expected_exercises(subs: Sequence[Submission], only: Sequence[str] | None) -
 
 
 # ----------------------------------------------------------------- running the worker
-@dataclass(frozen=True)
-class Settings:
-    seed: int
-    timeout: float = DEFAULT_TIMEOUT
-    points: tuple[tuple[str, float], ...] = tuple(POINTS.items())
-    single_thread: bool = False
-
-
-def _kill(proc: subprocess.Popen) -> None:
-    try:
-        os.killpg(proc.pid, signal.SIGKILL)  # the worker and anything the student's code started
-    except (ProcessLookupError, PermissionError):
-        pass
-    proc.wait()
-
-
-class _Channel:
-    """Reads JSON lines from the worker's pipe with deadlines."""
-
-    MAX_LINE = 50_000_000
-
-    def __init__(self, fd: int) -> None:
-        self.fd, self.buffer = fd, b""
-
-    def next_event(self, deadline: float) -> dict[str, Any] | str:
-        """The next event, or "timeout", "eof" or "garbled: ..."."""
-        while b"\n" not in self.buffer:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                return "timeout"
-            ready, _, _ = select.select([self.fd], [], [], left)
-            if not ready:
-                return "timeout"
-            chunk = os.read(self.fd, 1 << 16)
-            if not chunk:
-                return "eof"
-            self.buffer += chunk
-            if len(self.buffer) > self.MAX_LINE:
-                return "garbled: more output than any test produces"
-        line, self.buffer = self.buffer.split(b"\n", 1)
-        try:
-            event = json.loads(line)
-        except ValueError:
-            return "garbled: not JSON"
-        return event if isinstance(event, dict) else "garbled: not a JSON object"
-
-
-def _valid_done(event: dict[str, Any], name: str) -> str:
-    """Empty when ``event`` is a well-formed result of ``name``, else what is wrong."""
-    if event.get("event") != "done" or event.get("name") != name:
-        return f"expected the result of {name}, got {str(event)[:80]}"
-    if event.get("status") == "ok" and isinstance(event.get("produced"), dict):
-        return ""
-    if event.get("status") == "error" and isinstance(event.get("note"), str):
-        return ""
-    return "malformed result"
-
-
-def produce_all(sources: dict[str, str], settings: Settings) -> dict[str, dict[str, Any]]:
-    """Run each graded function in worker processes; name -> worker result (never raises).
-
-    One worker runs the exercises in order. When one overruns (killed), crashes the process
-    or patches a library, it gets its note and a fresh worker continues with the rest.
-    """
-    results: dict[str, dict[str, Any]] = {}
-    remaining = list(sources)
-    while remaining:
-        before = len(remaining)
-        job = {
-            "seed": settings.seed,
-            "budget": settings.timeout,
-            "single_thread": settings.single_thread,
-            "exercises": [[n, sources[n]] for n in remaining],
-        }
-        read_fd, write_fd = os.pipe()
-        with tempfile.TemporaryFile() as job_file:
-            job_file.write(json.dumps(job).encode())
-            job_file.seek(0)
-            env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
-            proc = subprocess.Popen(
-                [sys.executable, "-m", "nst_lab.grade_worker", "--fd", str(write_fd)],
-                stdin=job_file,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-                pass_fds=(write_fd,),
-                start_new_session=True,
-                env=env,
-            )
-        os.close(write_fd)
-        channel = _Channel(read_fd)
-        try:
-            event = channel.next_event(time.monotonic() + STARTUP_TIMEOUT)
-            if not isinstance(event, dict) or event.get("event") != "ready":
-                for name in remaining:
-                    results[name] = {
-                        "status": "error",
-                        "note": f"the grading process did not start ({event})",
-                    }
-                return results
-            while remaining:
-                name = remaining[0]
-                event = channel.next_event(time.monotonic() + 30)
-                if event != {"event": "start", "name": name}:
-                    break  # the worker exited after a patch, or its channel was garbled
-                remaining.pop(0)
-                event = channel.next_event(time.monotonic() + settings.timeout + 5)
-                if isinstance(event, dict) and not _valid_done(event, name):
-                    results[name] = event
-                    continue
-                if event == "timeout":
-                    note = f"it ran out of time ({settings.timeout:g} s; an endless loop?)"
-                elif event == "eof":
-                    try:
-                        code: int | None = proc.wait(timeout=5)
-                    except subprocess.TimeoutExpired:
-                        code = None
-                    note = f"it crashed the Python process (exit code {code})"
-                else:
-                    why = event if isinstance(event, str) else _valid_done(event, name)
-                    note = f"its results could not be read ({why})"
-                results[name] = {"status": "error", "note": note}
-                break
-        finally:
-            os.close(read_fd)
-            _kill(proc)
-        if len(remaining) == before:  # the worker never started the next exercise: skip it
-            name = remaining.pop(0)
-            results[name] = {"status": "error", "note": "the grading process stopped before running it"}
-    return results
-
-
 # ----------------------------------------------------------------- judging
 def judge_one(name: str, worker: dict[str, Any], seed: int, points: float) -> dict[str, Any]:
     """Judge one worker result with the spec, in this process; returns the exercise's report."""
@@ -304,7 +171,7 @@ def judge_one(name: str, worker: dict[str, Any], seed: int, points: float) -> di
     except Exception as exc:  # produced data of the wrong structure
         report["note"] = f"its results are malformed ({type(exc).__name__}: {str(exc)[:100]})"
         return report
-    passed = sum(c["passed"] for c in cases)
+    passed = sum(1 for c in cases if c["passed"])
     report.update(cases=cases, passed=passed, points=round(points * passed / len(cases), 2) if cases else 0.0)
     return report
 
@@ -388,65 +255,6 @@ def grade_all(
 
 
 # ----------------------------------------------------------------- reports
-def feedback_markdown(row: dict[str, Any]) -> str:
-    """The student's feedback: score, then each exercise's passing and failing tests."""
-    lines = [
-        f"# Feedback on {row['submission']}",
-        "",
-        f"**Score: {row['total']:g} / {row['max']:g}**",
-        "",
-        "Your functions were run on new inputs (not the notebook's) and compared with the "
-        "reference; what the notebook printed does not count.",
-        "",
-    ]
-    for name, ex in row["exercises"].items():
-        lines += [f"## {name}: {ex['points']:g} / {ex['max']:g}", ""]
-        if ex["note"]:
-            lines += [f"- Not graded: {ex['note']}", ""]
-            continue
-        if ex["cases"] and all("NotImplementedError" in c["message"] for c in ex["cases"]):
-            lines += ["- Not attempted yet: it still raises NotImplementedError.", ""]
-            continue
-        for case in ex["cases"]:
-            lines.append(
-                f"- PASS {case['case']}" if case["passed"] else f"- FAIL {case['message'] or case['case']}"
-            )
-        lines.append("")
-    if not row["exercises"]:
-        lines += ["No graded exercises were found.", ""]
-    for note in row["notes"] if not row["exercises"] else []:
-        lines.append(f"- {note}")
-    return "\n".join(lines).rstrip() + "\n"
-
-
-def _safe_name(name: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._-]+", "_", name.replace("/", "__")).removesuffix(".ipynb") + ".md"
-
-
-def _write(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
-
-
-def write_reports(rows: Sequence[dict[str, Any]], out: Path, settings: Settings) -> None:
-    """grades.csv, grades.json and feedback/*.md in ``out``."""
-    (out / "feedback").mkdir(parents=True, exist_ok=True)
-    columns = [n for n, _ in settings.points if any(n in r["exercises"] for r in rows)]
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(["submission", *columns, "total", "max", "notes"])
-    for r in rows:
-        cells = [f"{r['exercises'][n]['points']:g}" if n in r["exercises"] else "" for n in columns]
-        writer.writerow([r["submission"], *cells, f"{r['total']:g}", f"{r['max']:g}", "; ".join(r["notes"])])
-    _write(out / "grades.csv", buffer.getvalue())
-    summary = {"points": dict(settings.points), "timeout_s": settings.timeout, "submissions": list(rows)}
-    _write(out / "grades.json", json.dumps(summary, indent=1) + "\n")
-    for r in rows:
-        r["feedback"] = f"feedback/{_safe_name(r['submission'])}"
-        _write(out / r["feedback"], feedback_markdown(r))
-
-
 # ----------------------------------------------------------------- command line
 def parse_points(text: str) -> dict[str, float]:
     """``name=N,name=N`` or a JSON file {name: N}, merged over POINTS."""

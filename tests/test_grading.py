@@ -80,6 +80,17 @@ def test_broken_files_are_reported_not_raised(tmp_path: Path, content: str, mess
     assert message in grading.read_submission(path, "x.ipynb", grading.POINTS).error
 
 
+def test_submission_names_start_with_the_folder_given(tmp_path: Path) -> None:
+    for who in ("alice", "bob"):
+        fx.write(tmp_path / "class" / who / "02.ipynb", fx.build({"total_cost": fx.SOLUTIONS["total_cost"]}))
+    (tmp_path / "class" / "alice" / ".ipynb_checkpoints").mkdir()
+    (tmp_path / "class" / "alice" / ".ipynb_checkpoints" / "02-checkpoint.ipynb").write_text("{}")
+    (tmp_path / "x.ipynb").write_text("{}")
+    paths = [tmp_path / "class" / "alice", tmp_path / "class", tmp_path / "x.ipynb"]
+    names = [name for _, name in grading.collect([str(p) for p in paths])]
+    assert names == ["alice/02.ipynb", "class/alice/02.ipynb", "class/bob/02.ipynb", "x.ipynb"]
+
+
 def test_expected_exercises_keep_deleted_cells_in_the_maximum(tmp_path: Path) -> None:
     full = fx.build({"gram_matrix": fx.SOLUTIONS["gram_matrix"], "total_cost": fx.SOLUTIONS["total_cost"]})
     deleted = fx.build({"total_cost": fx.SOLUTIONS["total_cost"]})
@@ -259,13 +270,13 @@ def adversarial(tmp_path_factory) -> tuple[Path, dict[str, dict]]:
 def test_cheating_gains_nothing(adversarial) -> None:
     _, rows = adversarial
     for name in CHEATS:
-        row = rows[f"{name}.ipynb"]
+        row = rows[f"submissions/{name}.ipynb"]
         gram = row["exercises"]["gram_matrix"]
         value_cases = [c for c in gram["cases"] if c["case"].startswith("gram_matrix of shape")]
         assert all(not c["passed"] for c in value_cases), (name, gram)
         assert gram["points"] < 10, (name, gram)
         assert row["exercises"]["total_cost"]["points"] == 5, (name, row["notes"])  # graded in a clean worker
-    notes = {name: rows[f"{name}.ipynb"]["exercises"]["gram_matrix"]["note"] for name in CHEATS}
+    notes = {name: rows[f"submissions/{name}.ipynb"]["exercises"]["gram_matrix"]["note"] for name in CHEATS}
     assert "nst_lab.checks.close" in notes["patches_checks"] and "must not patch" in notes["patches_checks"]
     assert "changed numpy.allclose" in notes["patches_numpy"]
     assert (
@@ -288,21 +299,21 @@ def test_broken_submissions_score_zero_with_a_note_and_the_batch_finishes(advers
         "renamed": "does not define gram_matrix() (it defines gram_matrx): was it renamed?",
     }
     for name, note in expected_notes.items():
-        row = rows[f"{name}.ipynb"]
+        row = rows[f"submissions/{name}.ipynb"]
         assert (
             row["exercises"]["gram_matrix"]["points"] == 0 and note in row["exercises"]["gram_matrix"]["note"]
         ), row
         assert row["exercises"]["total_cost"]["points"] == 5 and row["total"] == 5, (name, row["notes"])
-    raises = rows["raises.ipynb"]["exercises"]["gram_matrix"]
+    raises = rows["submissions/raises.ipynb"]["exercises"]["gram_matrix"]
     assert (
         raises["points"] == 0
         and "it raised NameError: name 'B' is not defined" in raises["cases"][0]["message"]
     )
-    deleted = rows["deleted_cell.ipynb"]
+    deleted = rows["submissions/deleted_cell.ipynb"]
     assert (deleted["total"], deleted["max"]) == (5, 15) and "no cell marked" in deleted["notes"][0]
-    for name in ("broken_json.ipynb", "essay.txt"):
+    for name in ("submissions/broken_json.ipynb", "essay.txt"):
         assert rows[name]["total"] == 0 and "not a readable notebook" in rows[name]["notes"][0]
-    feedback = (root / "out" / "feedback" / "syntax_error.md").read_text()
+    feedback = (root / "out" / "feedback" / "submissions__syntax_error.md").read_text()
     assert (
         "## gram_matrix: 0 / 10" in feedback
         and "SyntaxError" in feedback
@@ -312,7 +323,7 @@ def test_broken_submissions_score_zero_with_a_note_and_the_batch_finishes(advers
 
 @pytest.mark.slow
 def test_a_wrong_function_loses_only_its_own_points(adversarial) -> None:
-    row = adversarial[1]["wrong_but_independent.ipynb"]
+    row = adversarial[1]["submissions/wrong_but_independent.ipynb"]
     ex = row["exercises"]
     assert ex["gram_matrix"]["points"] < 10
     assert any("A^T A" in c["message"] for c in ex["gram_matrix"]["cases"])  # the spec names the mistake
@@ -330,7 +341,7 @@ def test_course_notebooks_solutions_full_marks_students_zero(tmp_path: Path) -> 
     rows = _grade([REPO / "notebooks"], tmp_path / "out", timeout=120)
     graded = 0
     for path in solutions + students:
-        row = rows[path.relative_to(REPO / "notebooks").as_posix()]
+        row = rows[path.relative_to(REPO).as_posix()]
         if row["max"] == 0:
             continue  # a lesson without graded functions
         graded += 1
