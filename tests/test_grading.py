@@ -163,30 +163,42 @@ def _grade(paths: list[Path], out: Path, timeout: float, workers: int = 2) -> di
     return {r["submission"]: r for r in rows}
 
 
+FLAVOURS = ("jupyterlab", "colab", "nbgrader")
+
+
 @pytest.fixture(scope="module")
-def honest(tmp_path_factory) -> tuple[Path, dict[str, dict]]:
-    """Solution notebooks of three origins, and their released student versions."""
-    root = tmp_path_factory.mktemp("honest")
-    for flavour in ("jupyterlab", "colab", "nbgrader"):
-        nb = fx.build(fx.SOLUTIONS, flavour)
-        fx.write(root / "solutions" / f"{flavour}.ipynb", nb, flavour)
-        fx.write(root / "released" / f"{flavour}.ipynb", release_notebook(nb), flavour)
-    return root, _grade([root / "solutions", root / "released"], root / "out", timeout=60)
+def class_of_30(tmp_path_factory) -> tuple[float, dict[str, dict]]:
+    """30 solution notebooks, ten from each origin, graded on 2 workers: (seconds, rows)."""
+    root = tmp_path_factory.mktemp("class")
+    for i in range(30):
+        flavour = FLAVOURS[i % 3]
+        fx.write(root / "class" / f"student{i:02d}_{flavour}.ipynb", fx.build(fx.SOLUTIONS, flavour), flavour)
+    started = time.monotonic()
+    rows = _grade([root / "class"], root / "out", timeout=120)
+    return time.monotonic() - started, rows
 
 
 @pytest.mark.slow
-def test_solution_notebooks_get_full_marks(honest) -> None:
-    _, rows = honest
-    for flavour in ("jupyterlab", "colab", "nbgrader"):
-        row = rows[f"solutions/{flavour}.ipynb"]
+def test_solution_notebooks_get_full_marks(class_of_30) -> None:
+    _, rows = class_of_30
+    assert len(rows) == 30
+    for row in rows.values():
         assert (row["total"], row["max"], row["notes"]) == (100, 100, []), row["notes"]
         assert all(ex["passed"] == len(ex["cases"]) > 0 for ex in row["exercises"].values())
 
 
 @pytest.mark.slow
-def test_released_notebooks_get_zero_without_crashing(honest) -> None:
-    root, rows = honest
-    for flavour in ("jupyterlab", "colab", "nbgrader"):
+def test_throughput_30_submissions(class_of_30) -> None:
+    """Measured on the shared 2-core machine: see the README; this bound only catches regressions."""
+    seconds, _ = class_of_30
+    print(f"graded 30 submissions in {seconds:.1f} s")
+    assert seconds < 600
+
+
+@pytest.mark.slow
+def test_released_notebooks_get_zero_without_crashing(adversarial) -> None:
+    root, rows = adversarial
+    for flavour in FLAVOURS:
         row = rows[f"released/{flavour}.ipynb"]
         assert (row["total"], row["max"]) == (0, 100)
         for ex in row["exercises"].values():
@@ -210,10 +222,13 @@ CHEATS = {
         "    checks.close = lambda *a, **k: True\n    checks.PASS_MESSAGE = 'x'\n    return A\n"
     ),
     "patches_numpy": "def gram_matrix(A):\n    np.allclose = lambda *a, **k: True\n    return A\n",
-    "replaces_checks_module": (
+    "replaces_checks_module": (  # getattr gets past the source scan; the patch check catches it
         "def gram_matrix(A):\n    import sys, types\n"
-        "    sys.modules['nst_lab.checks'] = types.ModuleType('nst_lab.checks')\n    return A\n"
+        "    modules = getattr(sys, 'mod' + 'ules')\n"
+        "    modules['nst_lab.checks'] = types.ModuleType('nst_lab.checks')\n    return A\n"
     ),
+    "patches_tensorflow": "def gram_matrix(A):\n    tf.reduce_sum = lambda *a, **k: 0.0\n    return A\n",
+    "reaches_the_reference": "def gram_matrix(A):\n    return clip_0_1.__globals__['gram_matrix'](A)\n",
     "imports_checks": (
         "import nst_lab.checks as c\nc.check_gram_matrix = lambda fn: print('All tests passed')\n" + GOOD_GRAM
     ),
@@ -241,7 +256,7 @@ BROKEN = {
 
 @pytest.fixture(scope="module")
 def adversarial(tmp_path_factory) -> tuple[Path, dict[str, dict]]:
-    """Notebooks with a bad gram_matrix and a good total_cost, plus broken files."""
+    """Notebooks with a bad gram_matrix and a good total_cost, broken files, released notebooks."""
     root = tmp_path_factory.mktemp("adversarial")
     sub = root / "submissions"
     for name, source in {**CHEATS, **BROKEN}.items():
@@ -262,8 +277,11 @@ def adversarial(tmp_path_factory) -> tuple[Path, dict[str, dict]]:
     (sub / "broken_json.ipynb").write_text(
         '{"cells": [{"cell_type": "code", "source": "def gram', encoding="utf-8"
     )
+    for flavour in FLAVOURS:
+        nb = release_notebook(fx.build(fx.SOLUTIONS, flavour))
+        fx.write(root / "released" / f"{flavour}.ipynb", nb, flavour)
     (root / "essay.txt").write_text("I did not do the lab, but here is a poem.", encoding="utf-8")
-    return root, _grade([sub, root / "essay.txt"], root / "out", timeout=8)
+    return root, _grade([sub, root / "released", root / "essay.txt"], root / "out", timeout=8)
 
 
 @pytest.mark.slow
@@ -277,12 +295,16 @@ def test_cheating_gains_nothing(adversarial) -> None:
         assert gram["points"] < 10, (name, gram)
         assert row["exercises"]["total_cost"]["points"] == 5, (name, row["notes"])  # graded in a clean worker
     notes = {name: rows[f"submissions/{name}.ipynb"]["exercises"]["gram_matrix"]["note"] for name in CHEATS}
-    assert "nst_lab.checks.close" in notes["patches_checks"] and "must not patch" in notes["patches_checks"]
+    assert "uses 'sys.modules', which graded cells may not use" in notes["patches_checks"]
+    assert "uses '__globals__', which graded cells may not use" in notes["reaches_the_reference"]
     assert "changed numpy.allclose" in notes["patches_numpy"]
-    assert (
-        "nst_lab.checks" in notes["replaces_checks_module"]
-        and "must not patch" in notes["replaces_checks_module"]
-    )
+    assert "changed tensorflow.reduce_sum" in notes["patches_tensorflow"]
+    for name in ("patches_numpy", "patches_tensorflow", "replaces_checks_module"):
+        assert (
+            "must not patch libraries (0 points)" in notes[name]
+            and rows[f"submissions/{name}.ipynb"]["total"] == 5
+        )
+    assert "nst_lab.checks." in notes["replaces_checks_module"]
     assert "may not import nst_lab.checks" in notes["imports_checks"]
     assert "may not import nst_lab.costs (gram_matrix)" in notes["imports_reference"]
     assert "malformed" in notes["forges_results"]
@@ -348,16 +370,3 @@ def test_course_notebooks_solutions_full_marks_students_zero(tmp_path: Path) -> 
         expected = row["max"] if path in solutions else 0
         assert row["total"] == expected and (path not in solutions or row["notes"] == []), row
     assert graded > 0
-
-
-@pytest.mark.slow
-def test_throughput_30_submissions(tmp_path: Path) -> None:
-    """30 full-solution notebooks on 2 workers; prints the time (see README for measurements)."""
-    for i in range(30):
-        fx.write(tmp_path / "class" / f"student{i:02d}.ipynb", fx.build(fx.SOLUTIONS))
-    started = time.monotonic()
-    rows = _grade([tmp_path / "class"], tmp_path / "out", timeout=120)
-    seconds = time.monotonic() - started
-    print(f"graded 30 submissions in {seconds:.1f} s")
-    assert len(rows) == 30 and all(r["total"] == 100 for r in rows.values())
-    assert seconds < 600
