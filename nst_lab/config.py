@@ -27,6 +27,8 @@ CONTENT_LAYER: list[tuple[str, int]] = [("block5_conv4", 1)]
 INIT_MODES = ("content", "noisy", "noise")
 WEIGHT_CHOICES = ("auto", "imagenet", "random")
 PREPROCESS_CHOICES = ("none", "caffe")
+PRESERVE_COLOR_CHOICES = ("none", "luminance", "histogram")  # issue 7, see nst_lab/color.py
+MIN_STYLE_SCALE, MAX_STYLE_SCALE = 0.1, 8.0  # style image side relative to the content's
 MIN_SIZE = 32  # VGG19 without its top needs at least 32 px on each side.
 MAX_SIZE = 4096  # beyond this one step needs far more memory than a laptop has.
 
@@ -54,6 +56,12 @@ class StyleConfig:
     seed: int = 272  # the seed's tf.random.set_seed(272)
     save_every: int = 250  # snapshot period in steps; 0 disables snapshots
     precision: str = "float32"  # compute precision of the VGG19 forward pass
+    # Beyond the seed (issue 7, nst_lab/extensions.py); these defaults leave the seed's run unchanged.
+    preserve_color: str = "none"  # none | luminance (transfer on Y, keep C's chroma) | histogram
+    style_blend: tuple[float, ...] | None = None  # one weight per style image; None = equal weights
+    tv_weight: float = 0.0  # weight of the total-variation smoothness cost; 0 = off (the seed)
+    style_scale: float = 1.0  # style image side relative to the content's (1 = same size, the seed)
+    mask: str | None = None  # label image assigning content regions to style images (guided Grams)
 
     def __post_init__(self) -> None:
         validate(self)
@@ -113,6 +121,32 @@ def validate(config: StyleConfig) -> None:
         if len(pair) != 2 or not isinstance(pair[0], str):
             raise ConfigError(f"style_layers entries must be (name, weight) pairs, got {pair!r}")
         _finite(f"style weight of {pair[0]}", pair[1])
+    _validate_beyond(config)
+
+
+def _validate_beyond(config: StyleConfig) -> None:
+    """The issue-7 options: colour, blend weights, total variation, style scale, mask."""
+    if config.preserve_color not in PRESERVE_COLOR_CHOICES:
+        raise ConfigError(
+            f"preserve_color {config.preserve_color!r} is not one of {', '.join(PRESERVE_COLOR_CHOICES)}"
+        )
+    _finite("tv_weight", config.tv_weight)
+    _finite("style_scale", config.style_scale, positive=True)
+    if not MIN_STYLE_SCALE <= config.style_scale <= MAX_STYLE_SCALE:
+        raise ConfigError(
+            f"style_scale must be between {MIN_STYLE_SCALE} and {MAX_STYLE_SCALE}, got {config.style_scale}"
+        )
+    if config.style_blend is not None:
+        if isinstance(config.style_blend, (str, bytes)) or not isinstance(config.style_blend, (tuple, list)):
+            raise ConfigError(f"style_blend must be a tuple of weights, got {config.style_blend!r}")
+        if not config.style_blend:
+            raise ConfigError("style_blend is empty: give one weight per style image, e.g. (0.7, 0.3)")
+        for weight in config.style_blend:
+            _finite("each style_blend weight", weight)
+        if sum(config.style_blend) <= 0:
+            raise ConfigError(f"style_blend weights must not all be 0, got {tuple(config.style_blend)}")
+    if config.mask is not None and (not isinstance(config.mask, str) or not config.mask.strip()):
+        raise ConfigError(f"mask must be the path of a label image, got {config.mask!r}")
 
 
 SEED = StyleConfig()  # the report's run: 400x400, 1001 Adam steps at lr 0.03, alpha 100, beta 10
