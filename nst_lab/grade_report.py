@@ -37,9 +37,7 @@ def feedback_markdown(row: dict[str, Any]) -> str:
             lines += ["- Not attempted yet: it still raises NotImplementedError.", ""]
             continue
         for case in ex["cases"]:
-            lines.append(
-                f"- PASS {case['case']}" if case["passed"] else f"- FAIL {case['message'] or case['case']}"
-            )
+            lines.append(f"- PASS {case['case']}" if case["passed"] else f"- FAIL {case['message'] or case['case']}")
         lines.append("")
     if not row["exercises"]:
         lines += ["No graded exercises were found.", ""]

@@ -62,9 +62,7 @@ class ExerciseTimeout(BaseException):
 
 
 def _guarded_import(graded: frozenset[str]) -> Callable[..., Any]:
-    def guarded(
-        name: str, globals: Any = None, locals: Any = None, fromlist: Any = (), level: int = 0
-    ) -> Any:
+    def guarded(name: str, globals: Any = None, locals: Any = None, fromlist: Any = (), level: int = 0) -> Any:
         if level == 0 and (name == "nst_lab" or name.startswith("nst_lab.")):
             wanted = set(fromlist or ())
             if name.startswith(_FORBIDDEN) or not wanted or wanted & (graded | {"*"}):
@@ -87,9 +85,7 @@ def definitions_only(source: str, filename: str) -> types.CodeType:
     tree = ast.parse("\n".join(lines), filename=filename)
     keep: list[ast.stmt] = []
     for node in tree.body:
-        if isinstance(
-            node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Import, ast.ImportFrom)
-        ):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Import, ast.ImportFrom)):
             keep.append(node)
         elif isinstance(node, (ast.Assign, ast.AnnAssign)) and node.value is not None:
             try:
@@ -142,11 +138,7 @@ def patched(before: dict[str, dict[str, int]]) -> list[str]:
         for key, ident in old.items():
             if key not in now:
                 changed.append(f"{module.__name__}.{key} (deleted)")
-            elif (
-                id(now[key]) != ident
-                and not isinstance(now[key], types.ModuleType)
-                and key != "__warningregistry__"
-            ):
+            elif id(now[key]) != ident and not isinstance(now[key], types.ModuleType) and key != "__warningregistry__":
                 changed.append(f"{module.__name__}.{key}")
     return changed
 
@@ -279,8 +271,7 @@ def main(argv: list[str] | None = None) -> int:
         if changed:
             result = {
                 "status": "error",
-                "note": f"it changed {', '.join(changed[:3])}: graded code must "
-                "not patch libraries (0 points)",
+                "note": f"it changed {', '.join(changed[:3])}: graded code must not patch libraries (0 points)",
             }
         try:
             send({"event": "done", "name": name, **result})

@@ -134,9 +134,7 @@ def _plan(src: Path, out: Path) -> list[tuple[Path, Path]]:
         raise ReleaseError(f"{src} does not exist")
     for source, target in pairs:
         if target.exists() and target.resolve() == source.resolve():
-            raise ReleaseError(
-                f"-o would overwrite the solution notebook {source} itself; choose another folder"
-            )
+            raise ReleaseError(f"-o would overwrite the solution notebook {source} itself; choose another folder")
     return pairs
 
 
@@ -146,6 +144,9 @@ def _write_atomic(path: Path, text: str) -> None:
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
             handle.write(text)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; a notebook is shared like any file
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -158,9 +159,7 @@ def release_paths(src: str | Path, out: str | Path) -> list[Path]:
     Every notebook is released in memory first; nothing is written unless all succeed.
     """
     pairs = _plan(Path(src), Path(out))
-    texts = [
-        (target, release_text(source.read_text(encoding="utf-8"), str(source))) for source, target in pairs
-    ]
+    texts = [(target, release_text(source.read_text(encoding="utf-8"), str(source))) for source, target in pairs]
     for target, text in texts:
         _write_atomic(target, text)
     return [target for target, _ in texts]
@@ -174,9 +173,7 @@ def add_release(sub: Any) -> None:
         description="Strip ### BEGIN/END SOLUTION regions, clear outputs, keep checks and metadata.",
     )
     p.add_argument("src", metavar="SRC", help="a solution notebook or a folder of them")
-    p.add_argument(
-        "-o", "--out", required=True, metavar="OUT", help="output folder (or file, for one notebook)"
-    )
+    p.add_argument("-o", "--out", required=True, metavar="OUT", help="output folder (or file, for one notebook)")
     p.set_defaults(run=run_release)
 
 

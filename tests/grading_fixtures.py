@@ -111,9 +111,7 @@ ALL = list(SOLUTIONS)
 
 
 def graded_meta(name: str) -> dict:
-    return {
-        "nbgrader": {"grade": False, "grade_id": name, "locked": False, "solution": True, "schema_version": 3}
-    }
+    return {"nbgrader": {"grade": False, "grade_id": name, "locked": False, "solution": True, "schema_version": 3}}
 
 
 def check_meta(name: str, points: int) -> dict:
@@ -130,9 +128,7 @@ def check_meta(name: str, points: int) -> dict:
     }
 
 
-def build(
-    functions: dict[str, str], flavour: str = "jupyterlab", outputs: bool = True
-) -> nbformat.NotebookNode:
+def build(functions: dict[str, str], flavour: str = "jupyterlab", outputs: bool = True) -> nbformat.NotebookNode:
     """A course-style notebook with one graded cell + check cell per function.
 
     flavour: "jupyterlab" (marker + nbgrader metadata), "colab" (marker only, Colab

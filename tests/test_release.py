@@ -54,9 +54,7 @@ def test_release_clears_outputs_and_keeps_checks_and_metadata() -> None:
 def test_placeholder_makes_the_check_fail_readably() -> None:
     from nst_lab.checks import CheckFailed, check_gram_matrix
 
-    cell = _graded_cell(
-        release_notebook(fx.build({"gram_matrix": fx.SOLUTIONS["gram_matrix"]})), "gram_matrix"
-    )
+    cell = _graded_cell(release_notebook(fx.build({"gram_matrix": fx.SOLUTIONS["gram_matrix"]})), "gram_matrix")
     namespace: dict = {}
     exec(cell.source, namespace)
     with pytest.raises(
@@ -66,8 +64,16 @@ def test_placeholder_makes_the_check_fail_readably() -> None:
 
 
 def test_nested_indentation_is_kept() -> None:
-    source = "\n".join(["def f(x):", "    if x:", "        ### BEGIN SOLUTION", "        y = 1",
-                        "        ### END SOLUTION", "    return y"])
+    source = "\n".join(
+        [
+            "def f(x):",
+            "    if x:",
+            "        ### BEGIN SOLUTION",
+            "        y = 1",
+            "        ### END SOLUTION",
+            "    return y",
+        ]
+    )
     out = release_notebook(fx.build({"f": source})).cells[3].source
     placeholder = '        raise NotImplementedError("f: replace this line with your code")'
     assert "\n    if x:\n        # YOUR CODE HERE\n" + placeholder + "\n    return y" in out
@@ -132,6 +138,8 @@ def test_cli_writes_a_folder_and_refuses_to_overwrite_solutions(tmp_path: Path, 
     assert main(["release", str(tmp_path / "sol"), "-o", str(tmp_path / "nb")]) == 0
     assert "wrote" in capsys.readouterr().out
     assert json.loads((tmp_path / "nb" / "01_a.ipynb").read_text())["cells"]
+    (tmp_path / "plain").write_text("x")
+    assert (tmp_path / "nb" / "01_a.ipynb").stat().st_mode == (tmp_path / "plain").stat().st_mode
     assert main(["release", str(tmp_path / "sol"), "-o", str(tmp_path / "sol")]) == 2
     assert "overwrite the solution notebook" in capsys.readouterr().err
     assert sol.read_bytes() == before
@@ -154,16 +162,12 @@ def test_cli_bad_input_is_one_line_exit_2(tmp_path: Path, monkeypatch, capsys, a
 
 
 def _course_pairs() -> list[tuple[Path, Path]]:
-    return [
-        (s, REPO / "notebooks" / s.name) for s in sorted((REPO / "notebooks" / "solutions").glob("*.ipynb"))
-    ]
+    return [(s, REPO / "notebooks" / s.name) for s in sorted((REPO / "notebooks" / "solutions").glob("*.ipynb"))]
 
 
 @pytest.mark.skipif(not _course_pairs(), reason="no notebooks/solutions/*.ipynb yet")
 @pytest.mark.parametrize("solution, student", _course_pairs(), ids=lambda p: p.name)
-def test_committed_student_notebooks_match_a_fresh_release(
-    solution: Path, student: Path, tmp_path: Path
-) -> None:
+def test_committed_student_notebooks_match_a_fresh_release(solution: Path, student: Path, tmp_path: Path) -> None:
     assert student.exists(), f"{student} is missing: run `nst-lab release notebooks/solutions -o notebooks`"
     release_paths(solution, tmp_path / solution.name)
     assert (tmp_path / solution.name).read_bytes() == student.read_bytes(), (
