@@ -13,15 +13,18 @@ from __future__ import annotations
 import json
 import os
 import select
+import shutil
 import signal
 import subprocess
 import sys
 import tempfile
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 DEFAULT_TIMEOUT = 60.0  # seconds per exercise: defining the function and running its tests
+_PACKAGE_ROOT = str(Path(__file__).resolve().parent.parent)  # so the worker imports this nst_lab
 STARTUP_TIMEOUT = 180.0  # seconds for the worker to import TensorFlow on a busy machine
 
 
@@ -100,11 +103,13 @@ def produce_all(sources: dict[str, str], settings: Settings) -> dict[str, dict[s
             "exercises": [[n, sources[n]] for n in remaining],
         }
         read_fd, write_fd = os.pipe()
+        scratch = tempfile.mkdtemp(prefix="nst-lab-worker-")  # its working folder, not the class's
         with tempfile.TemporaryFile() as job_file:
             job_file.write(json.dumps(job).encode())
             job_file.seek(0)
             env = {k: v for k, v in os.environ.items() if k != "NST_LAB_GRADER_SECRET"}
             env["TF_CPP_MIN_LOG_LEVEL"] = "3"
+            env["PYTHONPATH"] = os.pathsep.join(p for p in (_PACKAGE_ROOT, env.get("PYTHONPATH")) if p)
             proc = subprocess.Popen(
                 [sys.executable, "-m", "nst_lab.grade_worker", "--fd", str(write_fd)],
                 stdin=job_file,
@@ -113,6 +118,7 @@ def produce_all(sources: dict[str, str], settings: Settings) -> dict[str, dict[s
                 pass_fds=(write_fd,),
                 start_new_session=True,
                 env=env,
+                cwd=scratch,
             )
         os.close(write_fd)
         channel = _Channel(read_fd)
@@ -151,6 +157,7 @@ def produce_all(sources: dict[str, str], settings: Settings) -> dict[str, dict[s
         finally:
             os.close(read_fd)
             _kill(proc)
+            shutil.rmtree(scratch, ignore_errors=True)
         if len(remaining) == before:  # the worker never started the next exercise: skip it
             name = remaining.pop(0)
             results[name] = {"status": "error", "note": "the grading process stopped before running it"}

@@ -231,6 +231,7 @@ CHEATS = {
     "imports_reference": (
         "from nst_lab.costs import gram_matrix as reference\ndef gram_matrix(A):\n    return reference(A)\n"
     ),
+    "writes_files": "def gram_matrix(A):\n    open('left_behind.txt', 'w').write('x')\n    return A\n",
     "forges_results": (
         "def gram_matrix(A):\n    import os, sys\n    fd = int(sys.argv[sys.argv.index('--fd') + 1])\n"
         '    os.write(fd, b\'{"event": "done", "name": "gram_matrix", "status": "ok", '
@@ -299,6 +300,8 @@ def test_cheating_gains_nothing(adversarial) -> None:
     assert "may not import nst_lab.checks" in notes["imports_checks"]
     assert "may not import nst_lab.costs (gram_matrix)" in notes["imports_reference"]
     assert "malformed" in notes["forges_results"]
+    root = adversarial[0]
+    assert not list(root.rglob("left_behind.txt")) and not (Path.cwd() / "left_behind.txt").exists()
 
 
 @pytest.mark.slow
