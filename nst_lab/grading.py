@@ -340,6 +340,12 @@ def run_grade(args: Any) -> int:
     except OSError as exc:
         raise GradeUsageError(f"-o {out}: cannot create the folder ({exc.strerror})") from None
     seed = args.seed if args.seed is not None else hidden_seed(os.environ.get(SECRET_ENV, "nst-lab grader"))
+    if args.seed is None and not os.environ.get(SECRET_ENV):
+        print(
+            f"note: ${SECRET_ENV} is not set, so the test inputs follow a seed anyone with nst_lab can "
+            "compute; set it (or pass --seed) to keep them private",
+            file=sys.stderr,
+        )
     settings = Settings(seed, args.timeout, tuple(points.items()))
     subs = [read_submission(path, name, POINTS) for path, name in files]
     started = time.monotonic()

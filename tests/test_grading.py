@@ -353,3 +353,18 @@ def test_course_notebooks_solutions_full_marks_students_zero(tmp_path: Path) -> 
         assert full["max"] > 0 and full["total"] == full["max"] and full["notes"] == [], full
         student = rows[f"notebooks/{solution.name}"]
         assert (student["total"], student["max"]) == (0, full["max"]), student
+
+
+@pytest.mark.parametrize("secret", [None, "only the instructor knows"])
+def test_default_seed_is_flagged_and_a_lone_non_notebook_still_grades(tmp_path: Path, monkeypatch, capsys, secret):
+    if secret is None:
+        monkeypatch.delenv(grading.SECRET_ENV, raising=False)
+    else:
+        monkeypatch.setenv(grading.SECRET_ENV, secret)
+    (tmp_path / "essay.txt").write_text("no code here")
+    assert main(["grade", str(tmp_path / "essay.txt"), "-o", str(tmp_path / "out"), "--quiet"]) == 0
+    err = capsys.readouterr().err
+    assert ("NST_LAB_GRADER_SECRET is not set" in err) == (secret is None)
+    row = next(csv.DictReader((tmp_path / "out" / "grades.csv").open()))
+    assert (row["submission"], row["total"], row["max"]) == ("essay.txt", "0", "100")
+    assert row["notes"].startswith("not a readable notebook")
