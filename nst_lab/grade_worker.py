@@ -209,6 +209,7 @@ class Runner:
             }
         try:
             code = definitions_only(source, f"<graded cell {name}>")
+            given = dict(namespace)
             exec(code, namespace)
             fn = namespace.get(name)
             if not callable(fn) or fn is self.references.get(name):
@@ -216,7 +217,7 @@ class Runner:
                     k
                     for k, v in namespace.items()
                     if callable(v)
-                    and k not in self.base
+                    and v is not given.get(k)
                     and not k.startswith("_")
                     and not isinstance(v, types.ModuleType)
                 )
