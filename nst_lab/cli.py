@@ -174,7 +174,19 @@ def run_stylize(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-SUBCOMMANDS: list[Callable[[Any], None]] = [add_stylize]
+def add_release(sub: Any) -> None:
+    from nst_lab.release import add_release as add
+
+    add(sub)
+
+
+def add_grade(sub: Any) -> None:
+    from nst_lab.grading import add_grade as add
+
+    add(sub)
+
+
+SUBCOMMANDS: list[Callable[[Any], None]] = [add_stylize, add_release, add_grade]
 
 
 def build_parser() -> argparse.ArgumentParser:
