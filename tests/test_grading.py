@@ -19,17 +19,21 @@ SEED = 4242  # a hidden seed for the tests; the notebooks' checks use nst_lab.ch
 
 
 # ----------------------------------------------------------------- fast: reading and options
-def test_points_table_matches_the_brief_and_parses_overrides(tmp_path: Path) -> None:
-    assert grading.POINTS == {
-        "get_layer_outputs": 10,
-        "compute_content_cost": 10,
-        "gram_matrix": 10,
-        "compute_layer_style_cost": 15,
-        "compute_style_cost": 15,
-        "total_cost": 5,
-        "adam_update": 15,
-        "train_step": 20,
-    }
+def test_points_table_matches_the_notebooks_and_parses_overrides(tmp_path: Path) -> None:
+    """Every graded function has points, the course totals 100, and the nbgrader points in
+    the solution notebooks' check cells agree with the table the grader uses."""
+    import nbformat
+
+    from nst_lab.specs import SPECS
+
+    assert set(grading.POINTS) == set(SPECS) and sum(grading.POINTS.values()) == 100
+    in_notebooks = {}
+    for path in sorted((REPO / "notebooks" / "solutions").glob("*.ipynb")):
+        for cell in nbformat.read(path, as_version=4).cells:
+            meta = cell.get("metadata", {}).get("nbgrader", {})
+            if meta.get("grade") and str(meta.get("grade_id", "")).startswith("check_"):
+                in_notebooks[meta["grade_id"][len("check_"):]] = meta["points"]
+    assert in_notebooks == grading.POINTS
     points = grading.parse_points("gram_matrix=20, total_cost=0")
     assert points["gram_matrix"] == 20 and points["total_cost"] == 0 and points["train_step"] == 20
     (tmp_path / "p.json").write_text('{"adam_update": 7.5}')
