@@ -67,15 +67,28 @@ def add_stylize(sub: Any) -> None:
                    help="none: pixels in [0, 1] (seed); caffe: vgg19.preprocess_input")
     p.add_argument("--seed", type=_int(0), help="random seed (seed: 272)")
     p.add_argument("--save-every", type=_int(0), help="snapshot period in steps, 0 = none (seed: 250)")
+    add_speed_options(p)
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(run=run_stylize)
+
+
+def add_speed_options(p: Any) -> None:
+    from nst_lab.config import MAX_SCALES, OPTIMIZER_CHOICES, PRECISION_CHOICES
+
+    p.add_argument("--precision", choices=PRECISION_CHOICES, default="auto",
+                   help="VGG19 compute precision; auto = bfloat16 on CPUs with AMX/AVX512-BF16, "
+                        "float16 on tensor-core GPUs, else float32 (default: auto)")
+    p.add_argument("--optimizer", choices=OPTIMIZER_CHOICES,
+                   help="adam (seed) or lbfgs (scipy L-BFGS-B; --steps counts its iterations)")
+    p.add_argument("--scales", type=_int(1),
+                   help=f"coarse-to-fine passes, 1-{MAX_SCALES}: run at 1/2, 1/4 ... size first (default: 1)")
 
 
 def _config_from(args: argparse.Namespace) -> Any:
     from nst_lab.config import PRESETS
 
     fields = ("size", "max_dim", "epochs", "learning_rate", "alpha", "beta", "init", "weights",
-              "preprocess", "seed", "save_every")
+              "preprocess", "seed", "save_every", "precision", "optimizer", "scales")
     changes = {f: getattr(args, f) for f in fields if getattr(args, f) is not None}
     return PRESETS[args.preset].replace(**changes)
 
@@ -95,14 +108,19 @@ def run_stylize(args: argparse.Namespace) -> int:
     load_tensorflow()
     content, style = _images(args)
     from nst_lab.images import load_image
+    from nst_lab.memory import check_fits
+    from nst_lab.precision import resolve_precision
     from nst_lab.runs import stylize
+    from nst_lab.scales import coarse_start
     from nst_lab.train import StyleTransfer
 
     content_image = load_image(content, size=config.size, max_dim=config.max_dim)
+    check_fits(int(content_image.shape[1]), int(content_image.shape[2]), resolve_precision(config.precision).name)
     style_image = load_image(style, size=tuple(content_image.shape[1:3]))
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        transfer = StyleTransfer(content_image, style_image, config)
+        start = coarse_start(content_image, style_image, config)  # None unless --scales > 1
+        transfer = StyleTransfer(content_image, style_image, config, start_image=start)
     for w in caught:
         print(f"warning: {w.message}", file=sys.stderr)
     if transfer.weights.is_random:
@@ -110,7 +128,7 @@ def run_stylize(args: argparse.Namespace) -> int:
     result = stylize(content, style, config, out_dir=args.out, progress=not args.quiet, transfer=transfer)
     per_step = result.seconds / max(result.steps_done, 1)
     print(f"{result.status}: {result.steps_done} steps in {result.seconds:.1f} s ({per_step:.3f} s/step), "
-          f"weights {result.weights.kind}; wrote {result.run_dir}/final.png, loss_plot.png, "
+          f"weights {result.weights.kind}, precision {result.precision}; wrote {result.run_dir}/final.png, loss_plot.png, "
           f"{len(result.snapshots)} snapshot(s) and run.json")
     if result.status == "interrupted":
         print(f"error: {result.message}", file=sys.stderr)
