@@ -139,7 +139,46 @@ def run_stylize(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-SUBCOMMANDS: list[Callable[[Any], None]] = [add_stylize]
+def add_bench(sub: Any) -> None:
+    p = sub.add_parser("bench", help="time the seed's step against nst_lab's (one table)",
+                       description="Runs the seed's train_step as written, nst_lab float32 and nst_lab "
+                                   "auto round-robin in one process and prints one table.")
+    p.add_argument("--size", type=_int(32), default=400, help="square image side in px (default: 400)")
+    p.add_argument("--steps", type=_int(5), default=6, help="timed steps per variant, at least 5 (default: 6)")
+    p.add_argument("--warmup", type=_int(1), default=2, help="untimed steps first (default: 2)")
+    p.add_argument("--weights", default="random", help="VGG19 weights (default: random, no network)")
+    p.add_argument("--no-memory", action="store_true", help="skip the per-variant peak-RSS processes")
+    p.add_argument("--quality", action="store_true",
+                   help="also time each method to the loss of the seed's loop (slow: runs that loop)")
+    p.add_argument("--quality-size", type=_int(32), default=128, help="image side of --quality (default: 128)")
+    p.add_argument("--reference-steps", type=_int(1), default=1001,
+                   help="steps of the seed loop that sets the --quality target (default: 1001)")
+    p.set_defaults(run=run_bench)
+
+
+def run_bench(args: argparse.Namespace) -> int:
+    load_tensorflow()
+    import platform
+
+    import tensorflow as tf
+
+    from nst_lab.bench import format_quality, format_table, run_bench as bench, time_to_quality
+
+    def log(line: str) -> None:
+        print(line, file=sys.stderr, flush=True)
+
+    log(f"nst-lab bench: TensorFlow {tf.__version__}, {os.cpu_count()} CPU(s), "
+        f"{platform.processor() or platform.machine()}, weights {args.weights}")
+    rows = bench(args.size, args.steps, args.warmup, args.weights, memory=not args.no_memory, log=log)
+    print(format_table(rows, args.size))
+    if args.quality:
+        ref_s, target, quality = time_to_quality(args.quality_size, args.reference_steps, args.weights, log=log)
+        print()
+        print(format_quality(ref_s, target, quality, args.quality_size, args.reference_steps))
+    return EXIT_OK
+
+
+SUBCOMMANDS: list[Callable[[Any], None]] = [add_stylize, add_bench]
 
 
 def build_parser() -> argparse.ArgumentParser:
