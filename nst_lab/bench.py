@@ -271,14 +271,15 @@ def time_to_quality(size: int = 128, reference_steps: int = 1001, weights: str =
         start = time.perf_counter()
         first = coarse_start(content, style, cfg, vgg=vgg, weights=info, steps=coarse_steps) if scales > 1 else None
         transfer = StyleTransfer(content, style, cfg, vgg=vgg, weights=info, start_image=first)
+        why = "ran out of steps"
         if cfg.optimizer == "lbfgs":
-            run_lbfgs(transfer, max_steps, stop_below=target * (1 - margin))
+            why = run_lbfgs(transfer, max_steps, stop_below=target * (1 - margin))
         else:
             run_steps(transfer, max_steps, stop_below=target * (1 - margin))
         seconds = time.perf_counter() - start
         loss = evaluate(transfer.generated_image)
         rows.append(QualityRow(name, seconds, transfer.steps_done, loss, loss <= target))
-        say(f"{name}: {transfer.steps_done} steps in {seconds:.1f} s, loss {loss:.5g}")
+        say(f"{name}: {transfer.steps_done} steps in {seconds:.1f} s, loss {loss:.5g} ({why})")
     return reference_seconds, target, rows
 
 

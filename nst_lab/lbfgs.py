@@ -64,6 +64,8 @@ def run_lbfgs(transfer: Any, iterations: int, on_iteration: IterationCallback | 
     alpha, beta = transfer._loss_weights()
     evaluate = value_and_grad(transfer)
     last: dict[str, Any] = {}
+    first = transfer.steps_done
+    transfer._last_good.assign(transfer.generated_image)
 
     def fun(x: np.ndarray) -> tuple[float, np.ndarray]:
         transfer.generated_image.assign(x.reshape(shape).astype(np.float32))
@@ -87,14 +89,23 @@ def run_lbfgs(transfer: Any, iterations: int, on_iteration: IterationCallback | 
         if stop_below is not None and parts[0] <= stop_below:
             raise _Stop
 
-    start = transfer.generated_image.numpy().astype(np.float64).ravel()
     message = "reached the target loss"
     try:
-        result = minimize(fun, start, jac=True, method="L-BFGS-B", bounds=Bounds(np.zeros_like(start), np.ones_like(start)),
-                          callback=callback, options={"maxiter": iterations, "maxcor": history_size})
-        message = str(result.message)
+        while transfer.steps_done < first + iterations:
+            done_before = transfer.steps_done
+            start = transfer._last_good.numpy().astype(np.float64).ravel()
+            left = first + iterations - transfer.steps_done
+            result = minimize(fun, start, jac=True, method="L-BFGS-B",
+                              bounds=Bounds(np.zeros_like(start), np.ones_like(start)), callback=callback,
+                              options={"maxiter": left, "maxcor": history_size, "maxfun": 3 * left,
+                                       "ftol": 0.0, "gtol": 0.0})
+            message = str(result.message)
+            if transfer.steps_done == done_before:  # a fresh start made no progress: done
+                break
+            # Otherwise the line search stalled on rounding noise (bfloat16 gradients are
+            # not exact): restart with an empty curvature memory from the last iterate.
     except _Stop:
-        pass
+        message = "reached the target loss"
     except NonFiniteLossError:
         transfer.generated_image.assign(transfer._last_good)
         raise
