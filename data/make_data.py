@@ -66,7 +66,8 @@ def mosaic(rng: np.random.RandomState) -> np.ndarray:
     d = (y[..., None] - points[:, 0]) ** 2 + (x[..., None] - points[:, 1]) ** 2
     order = np.argsort(d, axis=-1)
     nearest, second = order[..., 0], order[..., 1]
-    gap = np.sqrt(np.take_along_axis(d, second[..., None], -1)[..., 0]) - np.sqrt(np.take_along_axis(d, nearest[..., None], -1)[..., 0])
+    dist = lambda idx: np.sqrt(np.take_along_axis(d, idx[..., None], -1)[..., 0])  # noqa: E731
+    gap = dist(second) - dist(nearest)
     canvas = glass[colours[nearest]] * rng.uniform(0.85, 1.15, (len(points), 1))[nearest]
     canvas[gap < 3.0] = (25, 20, 20)
     return canvas
@@ -80,7 +81,8 @@ def waves(rng: np.random.RandomState) -> np.ndarray:
         phase, freq = rng.uniform(0, 2 * np.pi), rng.uniform(6, 14)
         field += np.sin(freq * x + 3 * np.sin(2 * np.pi * y * (k + 1) / 3) + phase) / (k + 1)
     bands = np.floor((field - field.min()) / np.ptp(field) * 6) / 5
-    return palette_map(bands, [(10, 30, 80), (25, 70, 140), (70, 130, 190), (160, 200, 225), (240, 240, 230), (240, 240, 230)])
+    sea = [(10, 30, 80), (25, 70, 140), (70, 130, 190), (160, 200, 225), (240, 240, 230), (240, 240, 230)]
+    return palette_map(bands, sea)
 
 
 def style_images() -> None:

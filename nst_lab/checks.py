@@ -91,7 +91,9 @@ def attempt(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> dict[str, Any]
         return {"error": error_text(exc)}
 
 
-def gradient_flows(fn: Callable[..., Any], make_args: Callable[[tf.Variable], tuple], var_value: np.ndarray) -> dict[str, Any]:
+def gradient_flows(
+    fn: Callable[..., Any], make_args: Callable[[tf.Variable], tuple], var_value: np.ndarray
+) -> dict[str, Any]:
     """Whether d fn(...) / d var exists, where ``make_args(var)`` builds the call's arguments."""
     var = tf.Variable(var_value.astype(np.float32))
     try:
@@ -133,7 +135,7 @@ def fmt(value: Any) -> str:
 def judge_value(
     case: str,
     got: dict[str, Any],
-    expected: np.ndarray,
+    expected: Any,
     mistakes: Sequence[tuple[str, Any]] = (),
     want_tensor: bool = True,
     rtol: float = 1e-4,

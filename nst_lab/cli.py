@@ -51,8 +51,10 @@ def add_stylize(sub: Any) -> None:
 
     p = sub.add_parser("stylize", help="paint a content image in the style of another",
                        description="Gatys et al. style transfer. Without images it uses the bundled pair.")
-    p.add_argument("images", nargs="*", metavar="CONTENT STYLE", help="content image then style image")
-    p.add_argument("-o", "--out", default="runs", metavar="OUTDIR", help="parent folder of run-NNN folders (default: runs)")
+    p.add_argument("images", nargs="*", metavar="CONTENT STYLE",
+                   help="content image then one or more style images")
+    p.add_argument("-o", "--out", default="runs", metavar="OUTDIR",
+                   help="parent folder of run-NNN folders (default: runs)")
     p.add_argument("--preset", choices=sorted(PRESETS), default="seed",
                    help="starting settings: seed = the report's 400 px x 1001 steps; quick = a few-minute demo")
     p.add_argument("--size", type=_int(1), help="square side in px (seed: 400)")
@@ -69,6 +71,7 @@ def add_stylize(sub: Any) -> None:
     p.add_argument("--save-every", type=_int(0), help="snapshot period in steps, 0 = none (seed: 250)")
     add_speed_options(p)
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    _add_beyond_options(p)
     p.set_defaults(run=run_stylize)
 
 
@@ -84,11 +87,40 @@ def add_speed_options(p: Any) -> None:
                    help=f"coarse-to-fine passes, 1-{MAX_SCALES}: run at 1/2, 1/4 ... size first (default: 1)")
 
 
+def _blend(text: str) -> tuple[float, ...]:
+    parts = [part.strip() for part in text.split(",")]
+    try:
+        weights = tuple(float(part) for part in parts)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a comma-separated list of numbers, e.g. 0.7,0.3") from None
+    return weights
+
+
+def _add_beyond_options(p: Any) -> None:
+    """Issue 7's options (nst_lab/extensions.py); their defaults leave the seed's run unchanged."""
+    from nst_lab.config import PRESERVE_COLOR_CHOICES
+
+    p.add_argument("--preserve-color", choices=PRESERVE_COLOR_CHOICES,
+                   help="keep the content's colours: luminance = transfer on Y, keep C's chroma; "
+                        "histogram = recolour the style to C's colour mean and covariance first")
+    p.add_argument("--style-blend", type=_blend, metavar="W1,W2,...",
+                   help="one weight per style image, normalised to sum 1 (default: equal)")
+    p.add_argument("--tv-weight", type=_float,
+                   help="weight of the total-variation smoothness cost (default: 0, off)")
+    p.add_argument("--style-scale", type=_float,
+                   help="style image side relative to the content's (default 1); "
+                        "larger = bigger brush strokes")
+    p.add_argument("--mask", metavar="PATH",
+                   help="label image of the content's regions: darkest colour = first style, lightest = last")
+
+
 def _config_from(args: argparse.Namespace) -> Any:
     from nst_lab.config import PRESETS
 
     fields = ("size", "max_dim", "epochs", "learning_rate", "alpha", "beta", "init", "weights",
               "preprocess", "seed", "save_every", "precision", "optimizer", "scales")
+    fields += ("preserve_color", "style_blend", "tv_weight", "style_scale", "mask")  # issue 7
     changes = {f: getattr(args, f) for f in fields if getattr(args, f) is not None}
     return PRESETS[args.preset].replace(**changes)
 
@@ -98,15 +130,33 @@ def _images(args: argparse.Namespace) -> tuple[Any, Any]:
         from nst_lab.images import DATA_DIR
 
         return DATA_DIR / "content" / "chelsea.jpg", DATA_DIR / "style" / "swirls.jpg"
-    if len(args.images) != 2:
-        raise UsageError(f"stylize takes a CONTENT and a STYLE image, got {len(args.images)} path(s)")
+    if len(args.images) < 2:
+        raise UsageError(f"stylize takes a CONTENT and one or more STYLE images, "
+                         f"got {len(args.images)} path(s)")
+    if len(args.images) > 2:
+        return args.images[0], args.images[1:]  # several styles: blended, or one per mask region
     return args.images[0], args.images[1]
+
+
+def _check_styles(config: Any, style: Any) -> None:
+    """Blend count and mask file, checked before TensorFlow loads."""
+    count = len(style) if isinstance(style, list) else 1
+    if config.style_blend is not None and len(config.style_blend) != count:
+        raise UsageError(f"--style-blend has {len(config.style_blend)} weight(s) but {count} style "
+                         "image(s) were given: give one weight per style, e.g. --style-blend 0.7,0.3")
+    if config.mask is not None and not os.path.isfile(config.mask):
+        raise UsageError(f"--mask {config.mask}: no such file; "
+                         "give a label image (darkest colour = first style)")
 
 
 def run_stylize(args: argparse.Namespace) -> int:
     config = _config_from(args)  # validates before TensorFlow loads
-    load_tensorflow()
+    if os.path.exists(args.out) and not os.path.isdir(args.out):
+        raise UsageError(f"output path {args.out} is a file; give a folder for the runs with -o")
+    load_tensorflow()  # before _images: nst_lab.images imports TensorFlow
     content, style = _images(args)
+    _check_styles(config, style)
+    from nst_lab.extensions import build_transfer, uses_extensions
     from nst_lab.images import load_image
     from nst_lab.memory import check_fits
     from nst_lab.precision import resolve_precision
@@ -114,17 +164,21 @@ def run_stylize(args: argparse.Namespace) -> int:
     from nst_lab.scales import coarse_start
     from nst_lab.train import StyleTransfer
 
-    content_image = load_image(content, size=config.size, max_dim=config.max_dim)
-    check_fits(int(content_image.shape[1]), int(content_image.shape[2]), resolve_precision(config.precision).name)
-    style_image = load_image(style, size=tuple(content_image.shape[1:3]))
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        start = coarse_start(content_image, style_image, config)  # None unless --scales > 1
-        transfer = StyleTransfer(content_image, style_image, config, start_image=start)
+        if uses_extensions(config, style):  # issue 7: colour, blend, TV, style scale, mask
+            transfer = build_transfer(content, style, config)
+        else:
+            content_image = load_image(content, size=config.size, max_dim=config.max_dim)
+            height, width = int(content_image.shape[1]), int(content_image.shape[2])
+            check_fits(height, width, resolve_precision(config.precision).name)  # before any work
+            style_image = load_image(style, size=(height, width))
+            start = coarse_start(content_image, style_image, config)  # None unless --scales > 1
+            transfer = StyleTransfer(content_image, style_image, config, start_image=start)
     for w in caught:
         print(f"warning: {w.message}", file=sys.stderr)
-    if transfer.weights.is_random:
-        print(f"note: {transfer.weights.note}", file=sys.stderr)
+    if transfer.weights_info.is_random:
+        print(f"note: {transfer.weights_info.note}", file=sys.stderr)
     result = stylize(content, style, config, out_dir=args.out, progress=not args.quiet, transfer=transfer)
     per_step = result.seconds / max(result.steps_done, 1)
     print(f"{result.status}: {result.steps_done} steps in {result.seconds:.1f} s ({per_step:.3f} s/step), "

@@ -30,6 +30,8 @@ PREPROCESS_CHOICES = ("none", "caffe")
 PRECISION_CHOICES = ("auto", "float32", "bfloat16", "float16")  # see nst_lab/precision.py
 OPTIMIZER_CHOICES = ("adam", "lbfgs")
 MAX_SCALES = 4  # coarse-to-fine passes; a fifth would start below VGG19's 32 px minimum at 400
+PRESERVE_COLOR_CHOICES = ("none", "luminance", "histogram")  # issue 7, see nst_lab/color.py
+MIN_STYLE_SCALE, MAX_STYLE_SCALE = 0.1, 8.0  # style image side relative to the content's
 MIN_SIZE = 32  # VGG19 without its top needs at least 32 px on each side.
 MAX_SIZE = 4096  # beyond this one step needs far more memory than a laptop has.
 
@@ -59,6 +61,12 @@ class StyleConfig:
     precision: str = "float32"  # VGG19 compute: auto | float32 | bfloat16 | float16 (CLI: auto)
     optimizer: str = "adam"  # adam: the seed's; lbfgs: scipy L-BFGS-B with pixels bounded to [0, 1]
     scales: int = 1  # coarse-to-fine passes (1 = full size only); each halves the side
+    # Beyond the seed (issue 7, nst_lab/extensions.py); these defaults leave the seed's run unchanged.
+    preserve_color: str = "none"  # none | luminance (transfer on Y, keep C's chroma) | histogram
+    style_blend: tuple[float, ...] | None = None  # one weight per style image; None = equal weights
+    tv_weight: float = 0.0  # weight of the total-variation smoothness cost; 0 = off (the seed)
+    style_scale: float = 1.0  # style image side relative to the content's (1 = same size, the seed)
+    mask: str | None = None  # label image assigning content regions to style images (guided Grams)
 
     def __post_init__(self) -> None:
         validate(self)
@@ -125,6 +133,32 @@ def validate(config: StyleConfig) -> None:
         if len(pair) != 2 or not isinstance(pair[0], str):
             raise ConfigError(f"style_layers entries must be (name, weight) pairs, got {pair!r}")
         _finite(f"style weight of {pair[0]}", pair[1])
+    _validate_beyond(config)
+
+
+def _validate_beyond(config: StyleConfig) -> None:
+    """The issue-7 options: colour, blend weights, total variation, style scale, mask."""
+    if config.preserve_color not in PRESERVE_COLOR_CHOICES:
+        raise ConfigError(
+            f"preserve_color {config.preserve_color!r} is not one of {', '.join(PRESERVE_COLOR_CHOICES)}"
+        )
+    _finite("tv_weight", config.tv_weight)
+    _finite("style_scale", config.style_scale, positive=True)
+    if not MIN_STYLE_SCALE <= config.style_scale <= MAX_STYLE_SCALE:
+        raise ConfigError(
+            f"style_scale must be between {MIN_STYLE_SCALE} and {MAX_STYLE_SCALE}, got {config.style_scale}"
+        )
+    if config.style_blend is not None:
+        if isinstance(config.style_blend, (str, bytes)) or not isinstance(config.style_blend, (tuple, list)):
+            raise ConfigError(f"style_blend must be a tuple of weights, got {config.style_blend!r}")
+        if not config.style_blend:
+            raise ConfigError("style_blend is empty: give one weight per style image, e.g. (0.7, 0.3)")
+        for weight in config.style_blend:
+            _finite("each style_blend weight", weight)
+        if sum(config.style_blend) <= 0:
+            raise ConfigError(f"style_blend weights must not all be 0, got {tuple(config.style_blend)}")
+    if config.mask is not None and (not isinstance(config.mask, str) or not config.mask.strip()):
+        raise ConfigError(f"mask must be the path of a label image, got {config.mask!r}")
 
 
 SEED = StyleConfig()  # the report's run: 400x400, 1001 Adam steps at lr 0.03, alpha 100, beta 10

@@ -137,26 +137,29 @@ def make_adam_step(
     style_grams: Sequence[tf.Tensor],
     style_layers: Sequence[tuple[str, float]],
     optimizer: keras.optimizers.Optimizer,
-    last_good: tf.Variable | None = None,
+    last_good: tf.Variable,
     jit_compile: bool = False,
 ) -> Callable[[tf.Tensor, tf.Tensor], tf.Tensor]:
-    """Compile step(alpha, beta) -> float32 (3,) [J, J_content, J_style] (before the update).
+    """Compile step(alpha, beta) -> float32 (4,) [J, J_content, J_style, finite].
 
-    With a ``keras.optimizers.LossScaleOptimizer`` the loss is scaled before the gradient and
-    the optimizer unscales it (and skips a step whose gradient overflowed).
+    The costs are G's before the update; ``finite`` is 0.0 when the updated G held a NaN or
+    inf, in which case G is left at ``last_good`` (its value before the step). With a
+    ``keras.optimizers.LossScaleOptimizer`` the loss is scaled before the gradient and the
+    optimizer unscales it (and skips a step whose gradient overflowed).
     """
     scaled = isinstance(optimizer, keras.optimizers.LossScaleOptimizer)
 
     def step(alpha: tf.Tensor, beta: tf.Tensor) -> tf.Tensor:
-        if last_good is not None:
-            last_good.assign(generated_image)
+        last_good.assign(generated_image)
         with tf.GradientTape() as tape:
             J, J_content, J_style = fast_cost_parts(
                 generated_image, forward, a_C, style_grams, alpha, beta, style_layers)
             target = optimizer.scale_loss(J) if scaled else J
         grad = tape.gradient(target, generated_image)
         optimizer.apply_gradients([(grad, generated_image)])
-        generated_image.assign(clip_0_1(generated_image))
-        return tf.stack([J, J_content, J_style])
+        updated = clip_0_1(generated_image)
+        finite = tf.reduce_all(tf.math.is_finite(updated))
+        generated_image.assign(tf.where(finite, updated, last_good))  # never keep NaN pixels
+        return tf.stack([J, J_content, J_style, tf.cast(finite, tf.float32)])
 
     return tf.function(step, jit_compile=jit_compile)

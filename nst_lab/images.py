@@ -11,7 +11,6 @@ import urllib.error
 import urllib.request
 import warnings
 from pathlib import Path
-from typing import Union
 
 import numpy as np
 import tensorflow as tf
@@ -19,7 +18,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from nst_lab.errors import ImageLoadError
 
-ImageSource = Union[str, os.PathLike, bytes, Image.Image]
+ImageSource = str | os.PathLike | bytes | Image.Image
 MAX_PIXELS = 64_000_000  # refuse bigger images before decoding them (decompression bombs)
 MAX_FILE_BYTES = 200 * 1024 * 1024
 URL_TIMEOUT_S = 15.0

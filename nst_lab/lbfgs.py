@@ -33,8 +33,12 @@ def value_and_grad(transfer: Any) -> Callable[[tf.Tensor, tf.Tensor], tuple[tf.T
 
     def fn(alpha: tf.Tensor, beta: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
         with tf.GradientTape() as tape:
-            parts = fast_cost_parts(image, transfer.forward, transfer.a_C[-1], transfer.style_grams,
-                                    alpha, beta, transfer.config.style_layers)
+            if transfer.extension is not None:  # issue 7's costs (TV, blends, masks): graded path
+                parts = transfer.extension.cost_parts(image, transfer.extractor, transfer.a_C, transfer.a_S,
+                                                      alpha, beta, transfer.config.style_layers)
+            else:
+                parts = fast_cost_parts(image, transfer.forward, transfer.a_C[-1], transfer.style_grams,
+                                        alpha, beta, transfer.config.style_layers)
             target = parts[0] * scale
         return tf.stack(parts), tape.gradient(target, image) / scale
 

@@ -111,7 +111,7 @@ def save_outputs(result: RunResult, run_dir: Path) -> None:
 def stylize(
     content: ImageSource | tf.Tensor,
     style: ImageSource | tf.Tensor,
-    config: StyleConfig = StyleConfig(),
+    config: StyleConfig | None = None,
     out_dir: str | os.PathLike | None = None,
     progress: bool = True,
     on_step: StepCallback | None = None,
@@ -120,8 +120,9 @@ def stylize(
     """Run the seed's optimisation loop and return what it made.
 
     Args:
-        content, style: image sources (see ``load_image``) or (1, H, W, 3) tensors.
-        config: the run's settings; defaults to the seed report's preset.
+        content, style: image sources (see ``load_image``) or (1, H, W, 3) tensors; ``style``
+            may be a list of style images (blended, or one per mask region).
+        config: the run's settings; None means the seed report's preset.
         out_dir: parent folder; when given, a new ``run-NNN`` folder receives the outputs.
         progress: show a tqdm progress bar (notebook widget or terminal).
         on_step: called as on_step(step, transfer) after every step (e.g. to show images).
@@ -132,6 +133,11 @@ def stylize(
         then holds the last good image, and its status says why it stopped.
     """
     start = time.perf_counter()
+    config = config or StyleConfig()
+    if transfer is None and _uses_extensions(config, style):  # issue 7: colour, blend, TV, scale, mask
+        from nst_lab.extensions import build_transfer
+
+        transfer = build_transfer(content, style, config)
     if transfer is None:
         content_image = _as_image(content, config)
         height, width = int(content_image.shape[1]), int(content_image.shape[2])
@@ -162,7 +168,7 @@ def stylize(
         bar.close()
     result = RunResult(
         image=transfer.image(), history=transfer.history, steps_done=transfer.steps_done,
-        status=status, seconds=time.perf_counter() - start, weights=transfer.weights,
+        status=status, seconds=time.perf_counter() - start, weights=transfer.weights_info,
         config=config, run_dir=run_dir, snapshots=snapshots, message=message,
         precision=transfer.precision.label,
     )
@@ -180,3 +186,9 @@ def _as_image(source: Any, config: StyleConfig, shape: tuple[int, int] | None = 
             return tf.constant(array)  # a tensor is used at the size the caller made it
         source = tensor_to_image(array)  # through PIL, so tensors resize like files do
     return load_image(source, size=shape or config.size, max_dim=None if shape else config.max_dim)
+
+
+def _uses_extensions(config: StyleConfig, style: Any) -> bool:
+    from nst_lab.extensions import uses_extensions
+
+    return uses_extensions(config, style)

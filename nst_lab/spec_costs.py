@@ -10,7 +10,6 @@ Lesson: every notebook's check cells.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -69,10 +68,12 @@ def _judge_content(produced: Produced, seed: int) -> list[CaseResult]:
             ("the 4 in 4*n_H*n_W*n_C is missing (or you took the mean)", np.sum(diff**2) / n),
             ("you used the first output; the content layer is the last one, output[-1]", first),
             ("the difference is not squared: use tf.square(a_C - a_G)", np.sum(diff) / (4 * n)),
-            ("you took a square root (a norm); the cost is the plain sum of squares", np.sqrt(np.sum(diff**2)) / (4 * n)),
+            ("you took a square root (a norm); the cost is the plain sum of squares",
+             np.sqrt(np.sum(diff**2)) / (4 * n)),
             ("you divided by 4*n_H*n_W*n_C twice or squared it", np.sum(diff**2) / (4 * n) ** 2),
         ]
-        results.append(judge_value(f"content cost on shape {CONTENT_SHAPES[case]}", produced[f"case{case}"], expected, mistakes))
+        label = f"content cost on shape {CONTENT_SHAPES[case]}"
+        results.append(judge_value(label, produced[f"case{case}"], expected, mistakes))
     results.append(judge_flag("gradient with respect to a_G", produced["gradient"], NUMPY_HINT))
     results.append(judge_flag("inside tf.function", produced["tf.function"], NUMPY_HINT))
     return results

@@ -98,14 +98,15 @@ def initial_image(content_image: tf.Tensor, init: str, noise_max: float, seed: i
     raise ValueError(f"init {init!r} is not one of content, noisy, noise")
 
 
-@dataclass
+@dataclass(eq=False)  # identity semantics: tf.function keys its trace on self, so no field compare
 class StyleTransfer:
     """Holds G, the targets and the optimizer, and advances the optimisation in chunks.
 
     The targets a_C and a_S (and the style Gram matrices) are computed once, by the same
     VGG19 precision the steps use. alpha and beta are passed to the compiled step as
-    tensors, so changing them never retraces. The step is ``nst_lab.fast``'s, proven equal to
-    the graded functions (tests/test_speed.py). Used by ``stylize`` and the studio.
+    tensors, so changing them never retraces. Without an extension the step is
+    ``nst_lab.fast``'s, proven equal to the graded ``_train_step`` (tests/test_speed.py).
+    Used by ``stylize`` and the studio.
     """
 
     content_image: tf.Tensor  # (1, H, W, 3) float32 in [0, 1]
@@ -114,6 +115,9 @@ class StyleTransfer:
     vgg: keras.Model | None = None
     weights: WeightsInfo | None = None
     history: dict[str, list[float]] = field(default_factory=lambda: {"total": [], "content": [], "style": []})
+    # issue 7: an object with cost_parts(...) (same signature as ours) and finish(image);
+    # set by nst_lab.extensions.build_transfer, None runs the seed's cost.
+    extension: Any = None
     start_image: np.ndarray | None = None  # (1, H, W, 3) in [0, 1]; overrides config.init
 
     def __post_init__(self) -> None:
@@ -136,24 +140,44 @@ class StyleTransfer:
         self.generated_image = tf.Variable(start, dtype=tf.float32, name="generated_image")
         self._last_good = tf.Variable(start, dtype=tf.float32, trainable=False)
         self.optimizer = keras.optimizers.Adam(learning_rate=cfg.learning_rate)
-        if self.precision.loss_scaling:
+        if self.precision.loss_scaling:  # float16: scale the loss so gradients do not underflow
             self.optimizer = keras.optimizers.LossScaleOptimizer(self.optimizer)
-        self.forward = raw_forward(get_layer_outputs(compute_vgg, [(n, 1.0) for n in cfg.layer_names]),
-                                   cfg.preprocess)
+        self.optimizer.build([self.generated_image])  # slots exist before tracing: one trace
+        layers = [(name, 1.0) for name in cfg.layer_names]
+        self.forward = raw_forward(get_layer_outputs(compute_vgg, layers), cfg.preprocess)
         self._step = make_adam_step(self.generated_image, self.forward, self.a_C[-1], self.style_grams,
                                     cfg.style_layers, self.optimizer, self._last_good)
         self._weights_cache: tuple[float, float, tf.Tensor, tf.Tensor] | None = None
 
     def _train_step(self, alpha: tf.Tensor, beta: tf.Tensor) -> tf.Tensor:
-        """The same step through the graded functions (reference; ``_step`` is the fast one)."""
+        """One step through the graded costs (or the extension's); ``fast`` mirrors it."""
         self._last_good.assign(self.generated_image)
+        cost = cost_parts if self.extension is None else self.extension.cost_parts
         with tf.GradientTape() as tape:
-            parts = cost_parts(self.generated_image, self.extractor, self.a_C, self.a_S,
-                               alpha, beta, self.config.style_layers)
-        grad = tape.gradient(parts[0], self.generated_image)
+            parts = cost(self.generated_image, self.extractor, self.a_C, self.a_S,
+                         alpha, beta, self.config.style_layers)
+            target = self.optimizer.scale_loss(parts[0]) if self.precision.loss_scaling else parts[0]
+        grad = tape.gradient(target, self.generated_image)
         self.optimizer.apply_gradients([(grad, self.generated_image)])
-        self.generated_image.assign(clip_0_1(self.generated_image))
-        return tf.stack(parts)  # (3,): total, content, style
+        updated = clip_0_1(self.generated_image)
+        finite = tf.reduce_all(tf.math.is_finite(updated))
+        self.generated_image.assign(tf.where(finite, updated, self._last_good))  # never keep NaN pixels
+        return tf.stack([*parts, tf.cast(finite, tf.float32)])  # (4,): total, content, style, ok
+
+    @property
+    def weights_info(self) -> WeightsInfo:
+        """Which VGG19 weights this run uses (always set after construction)."""
+        if self.weights is None:  # __post_init__ always sets it; this narrows the type
+            raise RuntimeError("StyleTransfer.weights was cleared after construction")
+        return self.weights
+
+    def use_extension(self, extension: Any) -> None:
+        """Swap in an extended cost (issue 7, nst_lab/extensions.py) and compile the step anew.
+
+        The step then always runs through ``_train_step``, whatever step __post_init__ built.
+        """
+        self.extension = extension
+        self._step = tf.function(self._train_step)
 
     @property
     def steps_done(self) -> int:
@@ -162,12 +186,12 @@ class StyleTransfer:
     def step(self) -> tuple[float, float, float]:
         """Run one step; record and return (total, content, style). Raises on NaN/inf."""
         alpha, beta = self._loss_weights()
-        total, content, style = (float(x) for x in self._step(alpha, beta).numpy())
-        if not all(math.isfinite(x) for x in (total, content, style)):
+        total, content, style, finite = (float(x) for x in self._step(alpha, beta).numpy())
+        if not (finite and all(math.isfinite(x) for x in (total, content, style))):
             self.generated_image.assign(self._last_good)
             raise NonFiniteLossError(
-                f"the loss became {total} at step {self.steps_done}: lower --alpha/--beta or "
-                "--lr; the last finite image was kept"
+                f"the loss (total {total:.4g}) or its gradient became infinite or NaN at step "
+                f"{self.steps_done}: lower --alpha/--beta or --lr; the last finite image was kept"
             )
         for key, value in zip(("total", "content", "style"), (total, content, style)):
             self.history[key].append(value)
@@ -181,8 +205,9 @@ class StyleTransfer:
         return self._weights_cache[2], self._weights_cache[3]
 
     def image(self) -> np.ndarray:
-        """G as a NumPy array (1, H, W, 3) in [0, 1]."""
-        return self.generated_image.numpy()
+        """G as a NumPy array (1, H, W, 3) in [0, 1] (with the content's colours in luminance mode)."""
+        image = self.generated_image.numpy()
+        return image if self.extension is None else self.extension.finish(image)
 
 
 def timed(fn: Callable[[], Any]) -> tuple[Any, float]:

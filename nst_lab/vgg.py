@@ -182,6 +182,8 @@ class FeatureExtractor:
         if self.preprocess == "caffe":
             x = keras.applications.vgg19.preprocess_input(x * 255.0)
         outputs = self.model(x, training=False)
+        if not isinstance(outputs, (list, tuple)):  # Keras returns a bare tensor for one layer
+            outputs = [outputs]
         return [tf.cast(a, tf.float32) for a in outputs]
 
 

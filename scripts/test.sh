@@ -2,6 +2,7 @@
 # The whole test suite: unit and CLI tests, then every solution notebook under nbval (quick profile).
 set -euo pipefail
 . "$(dirname "$0")/setup.sh"
+bash scripts/browser-deps.sh  # chromium for tests/test_browser.py (playwright comes with the dev extra)
 export MPLBACKEND=Agg
 python -m pytest tests "$@"
 if compgen -G "notebooks/solutions/*.ipynb" > /dev/null; then
