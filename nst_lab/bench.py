@@ -29,7 +29,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import keras
-import numpy as np
 import tensorflow as tf
 
 from nst_lab.config import CONTENT_LAYER, STYLE_LAYERS, StyleConfig
@@ -93,7 +92,7 @@ def seed_step(vgg: keras.Model, content_image: tf.Tensor, style_image: tf.Tensor
     def total_cost(J_content, J_style, alpha=100, beta=10):  # type: ignore[no-untyped-def]
         return alpha * J_content + beta * J_style
 
-    vgg_model_outputs = get_layer_outputs(vgg, STYLE_LAYERS + CONTENT_LAYER)
+    vgg_model_outputs = get_layer_outputs(vgg, [*STYLE_LAYERS, *CONTENT_LAYER])
     a_C = vgg_model_outputs(tf.Variable(tf.image.convert_image_dtype(content_image, tf.float32)))
     a_S = vgg_model_outputs(tf.Variable(tf.image.convert_image_dtype(style_image, tf.float32)))
     optimizer = tf.keras.optimizers.Adam(learning_rate)
@@ -263,7 +262,8 @@ def time_to_quality(size: int = 128, reference_steps: int = 1001, weights: str =
     target = evaluate(image)
     say(f"reference: {reference_steps} seed-loop steps in {reference_seconds:.1f} s, loss {target:.5g}")
     rows = []
-    methods = [("auto, Adam", dict(precision="auto"), 1),
+    methods: list[tuple[str, dict[str, Any], int]] = [
+               ("auto, Adam", dict(precision="auto"), 1),
                ("auto, L-BFGS", dict(precision="auto", optimizer="lbfgs"), 1),
                ("auto, L-BFGS, 2 scales", dict(precision="auto", optimizer="lbfgs", scales=2), 2)]
     for name, changes, scales in methods:
@@ -288,7 +288,8 @@ def format_quality(reference_seconds: float, target: float, rows: list[QualityRo
     """Time-to-quality as one Markdown table."""
     lines = [f"| method ({size}x{size}) | steps | wall s | vs seed loop | loss (float32 eval) |",
              "| --- | --- | --- | --- | --- |",
-             f"| seed loop, Adam float32 (reference) | {reference_steps} | {reference_seconds:.1f} | 1 | {target:.5g} |"]
+             f"| seed loop, Adam float32 (reference) | {reference_steps} | {reference_seconds:.1f} | 1 | "
+             f"{target:.5g} |"]
     for r in rows:
         mark = "" if r.reached else " (target not reached)"
         lines.append(f"| {r.method} | {r.steps} | {r.seconds:.1f} | 1/{reference_seconds / r.seconds:.1f} | "

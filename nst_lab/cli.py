@@ -182,7 +182,8 @@ def run_stylize(args: argparse.Namespace) -> int:
     result = stylize(content, style, config, out_dir=args.out, progress=not args.quiet, transfer=transfer)
     per_step = result.seconds / max(result.steps_done, 1)
     print(f"{result.status}: {result.steps_done} steps in {result.seconds:.1f} s ({per_step:.3f} s/step), "
-          f"weights {result.weights.kind}, precision {result.precision}; wrote {result.run_dir}/final.png, loss_plot.png, "
+          f"weights {result.weights.kind}, precision {result.precision}; "
+          f"wrote {result.run_dir}/final.png, loss_plot.png, "
           f"{len(result.snapshots)} snapshot(s) and run.json")
     if result.status == "interrupted":
         print(f"error: {result.message}", file=sys.stderr)
@@ -216,7 +217,8 @@ def run_bench(args: argparse.Namespace) -> int:
 
     import tensorflow as tf
 
-    from nst_lab.bench import format_quality, format_table, run_bench as bench, time_to_quality
+    from nst_lab.bench import format_quality, format_table, time_to_quality
+    from nst_lab.bench import run_bench as bench
 
     def log(line: str) -> None:
         print(line, file=sys.stderr, flush=True)

@@ -81,7 +81,7 @@ def run_lbfgs(transfer: Any, iterations: int, on_iteration: IterationCallback | 
         return float(parts[0]), grad.numpy().astype(np.float64).ravel()
 
     def callback(x: np.ndarray) -> None:
-        parts = last["parts"] if np.array_equal(last.get("x"), x) else None
+        parts = last["parts"] if "x" in last and np.array_equal(last["x"], x) else None
         if parts is None:  # the accepted point was not the last one evaluated
             fun(x)
             parts = last["parts"]
