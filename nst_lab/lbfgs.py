@@ -22,7 +22,14 @@ IterationCallback = Callable[[int], None]
 FLOAT16_LOSS_SCALE = 2.0**12  # fixed scale for float16 gradients (scipy keeps no dynamic scale)
 
 
+STALL_ITERATIONS = 10  # stop after this many iterations without a new best loss
+
+
 class _Stop(Exception):
+    pass
+
+
+class _Stalled(Exception):
     pass
 
 
@@ -92,6 +99,10 @@ def run_lbfgs(transfer: Any, iterations: int, on_iteration: IterationCallback | 
             on_iteration(transfer.steps_done - 1)
         if stop_below is not None and parts[0] <= stop_below:
             raise _Stop
+        best = min(transfer.history["total"][first:])
+        recent = transfer.history["total"][-STALL_ITERATIONS:]
+        if len(recent) == STALL_ITERATIONS and min(recent) > best * (1 - 1e-9) and best not in recent:
+            raise _Stalled
 
     message = "reached the target loss"
     try:
@@ -110,6 +121,8 @@ def run_lbfgs(transfer: Any, iterations: int, on_iteration: IterationCallback | 
             # not exact): restart with an empty curvature memory from the last iterate.
     except _Stop:
         message = "reached the target loss"
+    except _Stalled:
+        message = f"stalled: no lower loss in {STALL_ITERATIONS} iterations"
     except NonFiniteLossError:
         transfer.generated_image.assign(transfer._last_good)
         raise
