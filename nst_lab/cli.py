@@ -234,7 +234,19 @@ def run_bench(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-SUBCOMMANDS: list[Callable[[Any], None]] = [add_stylize, add_bench]
+def add_release(sub: Any) -> None:
+    from nst_lab.release import add_release as add
+
+    add(sub)
+
+
+def add_grade(sub: Any) -> None:
+    from nst_lab.grading import add_grade as add
+
+    add(sub)
+
+
+SUBCOMMANDS: list[Callable[[Any], None]] = [add_stylize, add_release, add_grade, add_bench]
 
 
 def build_parser() -> argparse.ArgumentParser:

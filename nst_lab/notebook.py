@@ -51,3 +51,39 @@ def weights_notice(info: object) -> str:
     if kind == "random":
         return f"WARNING: {getattr(info, 'note', 'random weights')}. Online (e.g. in Colab) you get ImageNet weights."
     return f"VGG19 weights: {kind} ({getattr(info, 'source', '')})"
+
+
+CHECK_TAG = "nbval-check-output"  # the only cells whose outputs nbval compares and we commit
+
+
+def strip_outputs(nb: object, keep_tag: str = CHECK_TAG) -> int:
+    """Clear outputs and execution counts of every code cell not tagged ``keep_tag``, in place.
+
+    Tagged cells keep their outputs and get execution counts 1, 2, ... in order: nbval refuses
+    a cell with outputs but no execution count ("Unrun reference cell has outputs"). Also drops
+    the saved widget state (progress bars), which would otherwise bloat the file.
+
+    Args:
+        nb: a notebook as read by ``nbformat.read`` (cells with ``outputs`` and ``metadata``).
+        keep_tag: cells carrying this tag keep their outputs (nbval compares them).
+
+    Returns:
+        The number of code cells whose outputs were cleared.
+    """
+    cleared, kept = 0, 0
+    nb.get("metadata", {}).pop("widgets", None)  # type: ignore[attr-defined]
+    for cell in nb["cells"]:  # type: ignore[index]
+        if cell["cell_type"] != "code":
+            continue
+        if keep_tag in cell.get("metadata", {}).get("tags", []):
+            kept += 1
+            cell["execution_count"] = kept
+            for output in cell["outputs"]:
+                if "execution_count" in output:
+                    output["execution_count"] = kept
+            continue
+        cell["execution_count"] = None
+        if cell["outputs"]:
+            cleared += 1
+        cell["outputs"] = []
+    return cleared

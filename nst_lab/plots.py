@@ -1,11 +1,12 @@
 """Figures: the seed's final figure, loss curves, feature maps and Gram heatmaps.
 
-Lesson: notebooks/05_style_transfer.ipynb
+Lessons: notebooks/01_vgg19.ipynb (feature maps), 03_style_cost (Gram), 04_adam (paths),
+05_style_transfer (final figure)
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -79,5 +80,53 @@ def gram_heatmap(gram: np.ndarray, title: str, max_channels: int = 64) -> Figure
     ax.set_xlabel("channel j")
     ax.set_ylabel("channel i")
     fig.colorbar(shown, ax=ax)
+    fig.tight_layout()
+    return fig
+
+
+def unrolled_activations(activations: np.ndarray, channels: int = 8) -> Figure:
+    """Picture of the style matrix: unroll (1, n_H, n_W, n_C) to A (n_C, n_H*n_W), then A A^T.
+
+    Shows the first ``channels`` channels: each row of A is one channel's map laid out as a
+    line of n_H*n_W numbers, and entry (i, j) of the Gram matrix is the dot product of rows i and j.
+    """
+    a = np.asarray(activations)[0][..., :channels]  # (n_H, n_W, n_C)
+    n_H, n_W, n_C = a.shape
+    A = a.reshape(n_H * n_W, n_C).T  # (n_C, n_H*n_W)
+    fig, axes = plt.subplots(1, 3, figsize=(12, 3.2), gridspec_kw={"width_ratios": [1, 3, 1]})
+    axes[0].imshow(np.concatenate([a[..., 0], a[..., 1]], axis=0), cmap="viridis")
+    axes[0].set_title(f"channels 0 and 1\n({n_H}x{n_W} each)")
+    axes[1].imshow(A, aspect="auto", cmap="viridis", interpolation="nearest")
+    axes[1].set_title(f"unrolled A: ({n_C}, n_H*n_W = {n_H * n_W})")
+    axes[1].set_xlabel("position (row by row)")
+    axes[1].set_ylabel("channel")
+    axes[2].imshow(A @ A.T, cmap="magma", interpolation="nearest")
+    axes[2].set_title(f"Gram = A A^T: ({n_C}, {n_C})")
+    for ax in (axes[0], axes[2]):
+        ax.set_xticks([])
+        ax.set_yticks([])
+    fig.tight_layout()
+    return fig
+
+
+def optimizer_paths(paths: Mapping[str, np.ndarray], surface: Callable[..., np.ndarray],
+                    minimum: tuple[float, float] = (1.0, 1.0),
+                    extent: tuple[float, float, float, float] = (-2.0, 2.0, -1.0, 3.0)) -> Figure:
+    """Contour plot of ``surface(x, y)`` (log levels) with each optimizer's path (steps+1, 2)."""
+    xs = np.linspace(extent[0], extent[1], 300)
+    ys = np.linspace(extent[2], extent[3], 300)
+    X, Y = np.meshgrid(xs, ys)
+    fig, ax = plt.subplots(figsize=(7, 5.5))
+    ax.contour(X, Y, np.log10(surface(X, Y) + 1e-3), levels=25, cmap="Greys", linewidths=0.6)
+    for name, path in paths.items():
+        ax.plot(path[:, 0], path[:, 1], lw=1.5, label=f"{name} ({len(path) - 1} steps)")
+        ax.plot(*path[-1], "o", ms=4, color=ax.lines[-1].get_color())
+    ax.plot(*minimum, "k*", ms=12, label="minimum")
+    ax.plot(*next(iter(paths.values()))[0], "ks", ms=6, label="start")
+    ax.set_xlim(extent[0], extent[1])
+    ax.set_ylim(extent[2], extent[3])
+    ax.set_xlabel("x")
+    ax.set_ylabel("y")
+    ax.legend(fontsize=8, loc="lower right")
     fig.tight_layout()
     return fig

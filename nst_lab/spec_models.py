@@ -9,6 +9,7 @@ Lesson: notebooks/01_vgg19.ipynb, 04_adam.ipynb, 05_style_transfer.ipynb
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import Any
 
@@ -240,6 +241,13 @@ def reference_train_step(variant: str = "right") -> Callable[..., Any]:
     return step
 
 
+@functools.lru_cache(maxsize=32)
+def _reference_run(variant: str, seed: int, alpha: float, beta: float) -> dict[str, Any]:
+    """The reference (or one typical mistake) over TRAIN_STEPS; cached, since the grader judges
+    many submissions on the same seed and these runs dominate its judging time."""
+    return _run_steps(reference_train_step(variant), seed, alpha, beta)
+
+
 def _judge_train(produced: Produced, seed: int) -> list[CaseResult]:
     results = []
     for case, (alpha, beta) in TRAIN_CASES.items():
@@ -252,7 +260,7 @@ def _judge_train(produced: Produced, seed: int) -> list[CaseResult]:
             results.append(CaseResult(label, False, f"{label}: train_step must return the total cost J "
                                       f"as a tf.Tensor; {NUMPY_HINT}"))
             continue
-        reference = _run_steps(reference_train_step(), seed, alpha, beta)
+        reference = _reference_run("right", seed, alpha, beta)
         image = np.asarray(got["image"])
         mistakes = {
             "no_clip": "the image is not clipped to [0, 1] after the update: use clip_0_1",
@@ -260,7 +268,7 @@ def _judge_train(produced: Produced, seed: int) -> list[CaseResult]:
             "swap_targets": "a_C and a_S are swapped: the content cost compares with a_C",
             "ascent": "the gradient is applied with the wrong sign",
         }
-        candidates = [(why, _run_steps(reference_train_step(variant), seed, alpha, beta)["image"])
+        candidates = [(why, _reference_run(variant, seed, alpha, beta)["image"])
                       for variant, why in mistakes.items()]
         if image.min() < 0 or image.max() > 1:
             candidates = candidates[:1]
