@@ -83,7 +83,18 @@ def largest_square(available: int, precision: str = "float32") -> int:
     return side
 
 
-def peak_rss_bytes() -> int:
-    """Peak resident memory of this process so far (ru_maxrss: KiB on Linux, bytes on macOS)."""
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+def peak_rss_bytes(status: str | Path = "/proc/self/status") -> int:
+    """Peak resident memory of this process so far, in bytes.
+
+    Linux: VmHWM, the high-water mark of this process's own memory. ru_maxrss is the
+    fallback elsewhere; on Linux it also counts the parent's memory at fork, so a child of
+    a big process would report the parent's size.
+    """
+    try:
+        for line in Path(status).read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux, bytes on macOS
     return int(peak if sys.platform == "darwin" else peak * 1024)

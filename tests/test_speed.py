@@ -225,6 +225,15 @@ def test_memory_guard_refuses_an_impossible_size_and_passes_1024():
     assert step_bytes(side, side) <= 24 * GIB < step_bytes(side + 64, side + 64)
 
 
+def test_peak_rss_reads_this_process_high_water_mark(tmp_path):
+    from nst_lab.memory import peak_rss_bytes
+
+    status = tmp_path / "status"
+    status.write_text("Name:\tpython\nVmPeak:\t 9000000 kB\nVmHWM:\t  2048 kB\nVmRSS:\t 1024 kB\n")
+    assert peak_rss_bytes(status) == 2048 * 1024  # VmHWM, not VmPeak (virtual size)
+    assert 100 * 2**20 < peak_rss_bytes() < 64 * GIB  # this pytest process, with TensorFlow loaded
+
+
 def test_cli_refuses_a_size_that_cannot_fit(monkeypatch, capsys, tmp_path):
     from nst_lab import memory
     from nst_lab.cli import main
