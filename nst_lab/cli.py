@@ -69,9 +69,22 @@ def add_stylize(sub: Any) -> None:
                    help="none: pixels in [0, 1] (seed); caffe: vgg19.preprocess_input")
     p.add_argument("--seed", type=_int(0), help="random seed (seed: 272)")
     p.add_argument("--save-every", type=_int(0), help="snapshot period in steps, 0 = none (seed: 250)")
+    add_speed_options(p)
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     _add_beyond_options(p)
     p.set_defaults(run=run_stylize)
+
+
+def add_speed_options(p: Any) -> None:
+    from nst_lab.config import MAX_SCALES, OPTIMIZER_CHOICES, PRECISION_CHOICES
+
+    p.add_argument("--precision", choices=PRECISION_CHOICES, default="auto",
+                   help="VGG19 compute precision; auto = bfloat16 on CPUs with AMX/AVX512-BF16, "
+                        "float16 on tensor-core GPUs, else float32 (default: auto)")
+    p.add_argument("--optimizer", choices=OPTIMIZER_CHOICES,
+                   help="adam (seed) or lbfgs (scipy L-BFGS-B; --steps counts its iterations)")
+    p.add_argument("--scales", type=_int(1),
+                   help=f"coarse-to-fine passes, 1-{MAX_SCALES}: run at 1/2, 1/4 ... size first (default: 1)")
 
 
 def _blend(text: str) -> tuple[float, ...]:
@@ -106,7 +119,7 @@ def _config_from(args: argparse.Namespace) -> Any:
     from nst_lab.config import PRESETS
 
     fields = ("size", "max_dim", "epochs", "learning_rate", "alpha", "beta", "init", "weights",
-              "preprocess", "seed", "save_every")
+              "preprocess", "seed", "save_every", "precision", "optimizer", "scales")
     fields += ("preserve_color", "style_blend", "tv_weight", "style_scale", "mask")  # issue 7
     changes = {f: getattr(args, f) for f in fields if getattr(args, f) is not None}
     return PRESETS[args.preset].replace(**changes)
@@ -145,7 +158,10 @@ def run_stylize(args: argparse.Namespace) -> int:
     _check_styles(config, style)
     from nst_lab.extensions import build_transfer, uses_extensions
     from nst_lab.images import load_image
+    from nst_lab.memory import check_fits
+    from nst_lab.precision import resolve_precision
     from nst_lab.runs import stylize
+    from nst_lab.scales import coarse_start
     from nst_lab.train import StyleTransfer
 
     with warnings.catch_warnings(record=True) as caught:
@@ -154,8 +170,11 @@ def run_stylize(args: argparse.Namespace) -> int:
             transfer = build_transfer(content, style, config)
         else:
             content_image = load_image(content, size=config.size, max_dim=config.max_dim)
-            style_image = load_image(style, size=tuple(content_image.shape[1:3]))
-            transfer = StyleTransfer(content_image, style_image, config)
+            height, width = int(content_image.shape[1]), int(content_image.shape[2])
+            check_fits(height, width, resolve_precision(config.precision).name)  # before any work
+            style_image = load_image(style, size=(height, width))
+            start = coarse_start(content_image, style_image, config)  # None unless --scales > 1
+            transfer = StyleTransfer(content_image, style_image, config, start_image=start)
     for w in caught:
         print(f"warning: {w.message}", file=sys.stderr)
     if transfer.weights_info.is_random:
@@ -163,7 +182,8 @@ def run_stylize(args: argparse.Namespace) -> int:
     result = stylize(content, style, config, out_dir=args.out, progress=not args.quiet, transfer=transfer)
     per_step = result.seconds / max(result.steps_done, 1)
     print(f"{result.status}: {result.steps_done} steps in {result.seconds:.1f} s ({per_step:.3f} s/step), "
-          f"weights {result.weights.kind}; wrote {result.run_dir}/final.png, loss_plot.png, "
+          f"weights {result.weights.kind}, precision {result.precision}; "
+          f"wrote {result.run_dir}/final.png, loss_plot.png, "
           f"{len(result.snapshots)} snapshot(s) and run.json")
     if result.status == "interrupted":
         print(f"error: {result.message}", file=sys.stderr)
@@ -171,6 +191,46 @@ def run_stylize(args: argparse.Namespace) -> int:
     if result.status != "finished":
         print(f"error: {result.message}", file=sys.stderr)
         return EXIT_FAILED
+    return EXIT_OK
+
+
+def add_bench(sub: Any) -> None:
+    p = sub.add_parser("bench", help="time the seed's step against nst_lab's (one table)",
+                       description="Runs the seed's train_step as written, nst_lab float32 and nst_lab "
+                                   "auto round-robin in one process and prints one table.")
+    p.add_argument("--size", type=_int(32), default=400, help="square image side in px (default: 400)")
+    p.add_argument("--steps", type=_int(5), default=6, help="timed steps per variant, at least 5 (default: 6)")
+    p.add_argument("--warmup", type=_int(1), default=2, help="untimed steps first (default: 2)")
+    p.add_argument("--weights", default="random", help="VGG19 weights (default: random, no network)")
+    p.add_argument("--no-memory", action="store_true", help="skip the per-variant peak-RSS processes")
+    p.add_argument("--quality", action="store_true",
+                   help="also time each method to the loss of the seed's loop (slow: runs that loop)")
+    p.add_argument("--quality-size", type=_int(32), default=128, help="image side of --quality (default: 128)")
+    p.add_argument("--reference-steps", type=_int(1), default=1001,
+                   help="steps of the seed loop that sets the --quality target (default: 1001)")
+    p.set_defaults(run=run_bench)
+
+
+def run_bench(args: argparse.Namespace) -> int:
+    load_tensorflow()
+    import platform
+
+    import tensorflow as tf
+
+    from nst_lab.bench import format_quality, format_table, time_to_quality
+    from nst_lab.bench import run_bench as bench
+
+    def log(line: str) -> None:
+        print(line, file=sys.stderr, flush=True)
+
+    log(f"nst-lab bench: TensorFlow {tf.__version__}, {os.cpu_count()} CPU(s), "
+        f"{platform.processor() or platform.machine()}, weights {args.weights}")
+    rows = bench(args.size, args.steps, args.warmup, args.weights, memory=not args.no_memory, log=log)
+    print(format_table(rows, args.size))
+    if args.quality:
+        ref_s, target, quality = time_to_quality(args.quality_size, args.reference_steps, args.weights, log=log)
+        print()
+        print(format_quality(ref_s, target, quality, args.quality_size, args.reference_steps))
     return EXIT_OK
 
 
@@ -186,7 +246,7 @@ def add_grade(sub: Any) -> None:
     add(sub)
 
 
-SUBCOMMANDS: list[Callable[[Any], None]] = [add_stylize, add_release, add_grade]
+SUBCOMMANDS: list[Callable[[Any], None]] = [add_stylize, add_release, add_grade, add_bench]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -27,6 +27,9 @@ CONTENT_LAYER: list[tuple[str, int]] = [("block5_conv4", 1)]
 INIT_MODES = ("content", "noisy", "noise")
 WEIGHT_CHOICES = ("auto", "imagenet", "random")
 PREPROCESS_CHOICES = ("none", "caffe")
+PRECISION_CHOICES = ("auto", "float32", "bfloat16", "float16")  # see nst_lab/precision.py
+OPTIMIZER_CHOICES = ("adam", "lbfgs")
+MAX_SCALES = 4  # coarse-to-fine passes; a fifth would start below VGG19's 32 px minimum at 400
 PRESERVE_COLOR_CHOICES = ("none", "luminance", "histogram")  # issue 7, see nst_lab/color.py
 MIN_STYLE_SCALE, MAX_STYLE_SCALE = 0.1, 8.0  # style image side relative to the content's
 MIN_SIZE = 32  # VGG19 without its top needs at least 32 px on each side.
@@ -55,7 +58,9 @@ class StyleConfig:
     preprocess: str = "none"  # none: seed's [0, 1] input; caffe: vgg19.preprocess_input
     seed: int = 272  # the seed's tf.random.set_seed(272)
     save_every: int = 250  # snapshot period in steps; 0 disables snapshots
-    precision: str = "float32"  # compute precision of the VGG19 forward pass
+    precision: str = "float32"  # VGG19 compute: auto | float32 | bfloat16 | float16 (CLI: auto)
+    optimizer: str = "adam"  # adam: the seed's; lbfgs: scipy L-BFGS-B with pixels bounded to [0, 1]
+    scales: int = 1  # coarse-to-fine passes (1 = full size only); each halves the side
     # Beyond the seed (issue 7, nst_lab/extensions.py); these defaults leave the seed's run unchanged.
     preserve_color: str = "none"  # none | luminance (transfer on Y, keep C's chroma) | histogram
     style_blend: tuple[float, ...] | None = None  # one weight per style image; None = equal weights
@@ -115,6 +120,13 @@ def validate(config: StyleConfig) -> None:
         raise ConfigError(
             f"preprocess {config.preprocess!r} is not one of {', '.join(PREPROCESS_CHOICES)}"
         )
+    if config.precision not in PRECISION_CHOICES:
+        raise ConfigError(
+            f"precision {config.precision!r} is not one of {', '.join(PRECISION_CHOICES)}"
+        )
+    if config.optimizer not in OPTIMIZER_CHOICES:
+        raise ConfigError(f"optimizer {config.optimizer!r} is not one of {', '.join(OPTIMIZER_CHOICES)}")
+    _positive_int("scales", config.scales, 1, MAX_SCALES)
     if not config.style_layers:
         raise ConfigError("style_layers is empty: give at least one (layer, weight) pair")
     for pair in config.style_layers:

@@ -24,6 +24,7 @@ from tqdm.auto import tqdm
 from nst_lab.config import StyleConfig
 from nst_lab.errors import NonFiniteLossError
 from nst_lab.images import ImageSource, load_image, save_image, tensor_to_image
+from nst_lab.scales import coarse_start, run_steps
 from nst_lab.train import StyleTransfer
 from nst_lab.vgg import WeightsInfo
 
@@ -44,6 +45,7 @@ class RunResult:
     run_dir: Path | None = None
     snapshots: dict[int, Path] = field(default_factory=dict)
     message: str = ""
+    precision: str = ""  # what ran, e.g. "bfloat16 (auto)"; empty = config.precision
 
 
 def new_run_dir(parent: str | os.PathLike) -> Path:
@@ -77,7 +79,7 @@ def write_run_json(path: Path, result: RunResult, extra: dict[str, Any] | None =
         "steps_done": result.steps_done,
         "seconds": round(result.seconds, 3),
         "seconds_per_step": round(result.seconds / steps, 4),
-        "precision": result.config.precision,
+        "precision": result.precision or result.config.precision,
         "device": device_name(),
         "weights": {"kind": result.weights.kind, "source": result.weights.source,
                     "note": result.weights.note},
@@ -140,21 +142,24 @@ def stylize(
         content_image = _as_image(content, config)
         height, width = int(content_image.shape[1]), int(content_image.shape[2])
         style_image = _as_image(style, config, shape=(height, width))
-        transfer = StyleTransfer(content_image, style_image, config)
+        start_image = coarse_start(content_image, style_image, config)  # None unless scales > 1
+        transfer = StyleTransfer(content_image, style_image, config, start_image=start_image)
     config = transfer.config
     run_dir = new_run_dir(out_dir) if out_dir is not None else None
     snapshots: dict[int, Path] = {}
     status, message = "finished", ""
     bar = tqdm(total=config.epochs, desc="style transfer", disable=not progress, unit="step")
+
+    def after_step(i: int) -> None:
+        bar.update(1)
+        bar.set_postfix(loss=f"{transfer.history['total'][-1]:.4g}", refresh=False)
+        if run_dir is not None and config.save_every and i % config.save_every == 0:
+            snapshots[i] = save_image(transfer.image(), run_dir / "snapshots" / f"step_{i:04d}.png")
+        if on_step is not None:
+            on_step(i, transfer)
+
     try:
-        for i in range(config.epochs):
-            total, _, _ = transfer.step()
-            bar.update(1)
-            bar.set_postfix(loss=f"{total:.4g}", refresh=False)
-            if run_dir is not None and config.save_every and i % config.save_every == 0:
-                snapshots[i] = save_image(transfer.image(), run_dir / "snapshots" / f"step_{i:04d}.png")
-            if on_step is not None:
-                on_step(i, transfer)
+        run_steps(transfer, config.epochs, after_step)  # Adam steps or L-BFGS iterations
     except KeyboardInterrupt:
         status, message = "interrupted", f"interrupted after {transfer.steps_done} steps; kept what was made"
     except NonFiniteLossError as exc:
@@ -165,6 +170,7 @@ def stylize(
         image=transfer.image(), history=transfer.history, steps_done=transfer.steps_done,
         status=status, seconds=time.perf_counter() - start, weights=transfer.weights_info,
         config=config, run_dir=run_dir, snapshots=snapshots, message=message,
+        precision=transfer.precision.label,
     )
     if run_dir is not None:
         save_outputs(result, run_dir)

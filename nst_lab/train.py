@@ -18,7 +18,10 @@ import tensorflow as tf
 from nst_lab.config import STYLE_LAYERS, StyleConfig
 from nst_lab.costs import clip_0_1, compute_content_cost, compute_style_cost, total_cost
 from nst_lab.errors import NonFiniteLossError
-from nst_lab.vgg import FeatureExtractor, WeightsInfo, load_vgg19
+from nst_lab.fast import gram_of, make_adam_step, raw_forward
+from nst_lab.memory import check_fits
+from nst_lab.precision import resolve_precision, with_precision
+from nst_lab.vgg import FeatureExtractor, WeightsInfo, get_layer_outputs, load_vgg19
 
 LossParts = tuple[tf.Tensor, tf.Tensor, tf.Tensor]
 
@@ -99,8 +102,11 @@ def initial_image(content_image: tf.Tensor, init: str, noise_max: float, seed: i
 class StyleTransfer:
     """Holds G, the targets and the optimizer, and advances the optimisation in chunks.
 
-    The targets a_C and a_S are computed once. alpha and beta are passed to the compiled
-    step as tensors, so changing them never retraces. Used by ``stylize`` and the studio.
+    The targets a_C and a_S (and the style Gram matrices) are computed once, by the same
+    VGG19 precision the steps use. alpha and beta are passed to the compiled step as
+    tensors, so changing them never retraces. Without an extension the step is
+    ``nst_lab.fast``'s, proven equal to the graded ``_train_step`` (tests/test_speed.py).
+    Used by ``stylize`` and the studio.
     """
 
     content_image: tf.Tensor  # (1, H, W, 3) float32 in [0, 1]
@@ -112,31 +118,46 @@ class StyleTransfer:
     # issue 7: an object with cost_parts(...) (same signature as ours) and finish(image);
     # set by nst_lab.extensions.build_transfer, None runs the seed's cost.
     extension: Any = None
+    start_image: np.ndarray | None = None  # (1, H, W, 3) in [0, 1]; overrides config.init
 
     def __post_init__(self) -> None:
         cfg = self.config
+        self.precision = resolve_precision(cfg.precision)
+        check_fits(int(self.content_image.shape[1]), int(self.content_image.shape[2]), self.precision.name)
         if self.vgg is None:
             self.vgg, self.weights = load_vgg19(cfg.weights, seed=cfg.seed)
         if self.weights is None:
             self.weights = WeightsInfo("unknown", "passed in by caller")
         tf.random.set_seed(cfg.seed)
-        self.extractor = FeatureExtractor(self.vgg, cfg.layer_names, cfg.preprocess)
+        compute_vgg = with_precision(self.vgg, self.precision)  # the model itself in float32
+        self.extractor = FeatureExtractor(compute_vgg, cfg.layer_names, cfg.preprocess)
         self.a_C = self.extractor(self.content_image)
         self.a_S = self.extractor(self.style_image)
-        start = initial_image(self.content_image, cfg.init, cfg.noise_max, cfg.seed)
+        self.style_grams = [gram_of(a) for a in self.a_S[:-1]]  # G_S, once: (n_C, n_C) float32
+        start = self.start_image
+        if start is None:
+            start = initial_image(self.content_image, cfg.init, cfg.noise_max, cfg.seed)
         self.generated_image = tf.Variable(start, dtype=tf.float32, name="generated_image")
         self._last_good = tf.Variable(start, dtype=tf.float32, trainable=False)
         self.optimizer = keras.optimizers.Adam(learning_rate=cfg.learning_rate)
+        if self.precision.loss_scaling:  # float16: scale the loss so gradients do not underflow
+            self.optimizer = keras.optimizers.LossScaleOptimizer(self.optimizer)
         self.optimizer.build([self.generated_image])  # slots exist before tracing: one trace
-        self._step = tf.function(self._train_step)
+        layers = [(name, 1.0) for name in cfg.layer_names]
+        self.forward = raw_forward(get_layer_outputs(compute_vgg, layers), cfg.preprocess)
+        self._step = make_adam_step(self.generated_image, self.forward, self.a_C[-1], self.style_grams,
+                                    cfg.style_layers, self.optimizer, self._last_good)
+        self._weights_cache: tuple[float, float, tf.Tensor, tf.Tensor] | None = None
 
     def _train_step(self, alpha: tf.Tensor, beta: tf.Tensor) -> tf.Tensor:
+        """One step through the graded costs (or the extension's); ``fast`` mirrors it."""
         self._last_good.assign(self.generated_image)
         cost = cost_parts if self.extension is None else self.extension.cost_parts
         with tf.GradientTape() as tape:
             parts = cost(self.generated_image, self.extractor, self.a_C, self.a_S,
                          alpha, beta, self.config.style_layers)
-        grad = tape.gradient(parts[0], self.generated_image)
+            target = self.optimizer.scale_loss(parts[0]) if self.precision.loss_scaling else parts[0]
+        grad = tape.gradient(target, self.generated_image)
         self.optimizer.apply_gradients([(grad, self.generated_image)])
         updated = clip_0_1(self.generated_image)
         finite = tf.reduce_all(tf.math.is_finite(updated))
@@ -164,8 +185,7 @@ class StyleTransfer:
 
     def step(self) -> tuple[float, float, float]:
         """Run one step; record and return (total, content, style). Raises on NaN/inf."""
-        alpha = tf.constant(self.config.alpha, tf.float32)
-        beta = tf.constant(self.config.beta, tf.float32)
+        alpha, beta = self._loss_weights()
         total, content, style, finite = (float(x) for x in self._step(alpha, beta).numpy())
         if not (finite and all(math.isfinite(x) for x in (total, content, style))):
             self.generated_image.assign(self._last_good)
@@ -176,6 +196,13 @@ class StyleTransfer:
         for key, value in zip(("total", "content", "style"), (total, content, style)):
             self.history[key].append(value)
         return total, content, style
+
+    def _loss_weights(self) -> tuple[tf.Tensor, tf.Tensor]:
+        """alpha and beta as float32 tensors, made again only when the config changes them."""
+        key = (self.config.alpha, self.config.beta)
+        if self._weights_cache is None or self._weights_cache[:2] != key:
+            self._weights_cache = (*key, tf.constant(key[0], tf.float32), tf.constant(key[1], tf.float32))
+        return self._weights_cache[2], self._weights_cache[3]
 
     def image(self) -> np.ndarray:
         """G as a NumPy array (1, H, W, 3) in [0, 1] (with the content's colours in luminance mode)."""

@@ -42,6 +42,8 @@ PREVIEW_PX = 256  # side of the preview and loss-curve pictures
 LEARNING_RATES = (0.001, 0.002, 0.005, 0.01, 0.02, 0.03, 0.05, 0.1, 0.2, 0.5, 1.0)
 WIDE = {"description_width": "initial"}  # show descriptions in full
 
+STUDIO_DEFAULT = SEED.replace(precision="auto")  # the seed's settings on the fast path (issue 6)
+
 
 class Studio:
     """The control panel. Display it with ``studio`` (last line of a cell) or ``display(studio.panel)``.
@@ -53,7 +55,7 @@ class Studio:
         chunk: steps between two updates of the preview (k).
     """
 
-    def __init__(self, config: StyleConfig = SEED, *, vgg: Any = None, weights_info: Any = None,
+    def __init__(self, config: StyleConfig = STUDIO_DEFAULT, *, vgg: Any = None, weights_info: Any = None,
                  out_dir: str | Path | None = None, chunk: int = 10):
         self.base_config = config
         self.out_dir = Path(out_dir) if out_dir is not None else default_out_dir()

@@ -1,0 +1,298 @@
+"""``nst-lab bench``: the seed's step against nst_lab's, side by side, in one table.
+
+Three step functions run round-robin in one process, so a busy machine slows all of them
+alike and the ratios stay fair:
+
+- ``seed``: the seed report's ``train_step`` as written (section 7.12), kept here as the
+  speed baseline: a ``tf.function`` with Python-float alpha and beta, a global Adam, the
+  Gram of S recomputed every step, and its ``[1:]`` style slice (so it optimises a slightly
+  different cost: its loss column is not comparable).
+- ``float32``: ``StyleTransfer`` with precision float32.
+- ``auto``: ``StyleTransfer`` with precision auto.
+
+Peak memory is the peak RSS of a separate process that builds one variant and runs two
+steps. Losses are evaluated in float32 with the graded costs.
+
+Lesson: README.md, section "Speed".
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import keras
+import tensorflow as tf
+
+from nst_lab.config import CONTENT_LAYER, STYLE_LAYERS, StyleConfig
+from nst_lab.memory import peak_rss_bytes
+from nst_lab.train import StyleTransfer, cost_parts
+from nst_lab.vgg import FeatureExtractor, get_layer_outputs, load_vgg19
+
+VARIANTS = ("seed", "float32", "auto")
+LABELS = {"seed": "seed train_step as written (float32)", "float32": "nst_lab float32",
+          "auto": "nst_lab auto"}
+
+
+@dataclass
+class BenchRow:
+    """One line of the table."""
+
+    variant: str
+    precision: str  # what ran
+    seconds: list[float] = field(default_factory=list)  # timed steps, after warm-up
+    loss: float = float("nan")  # graded float32 cost of G after all steps
+    peak_bytes: int | None = None  # peak RSS of a process running only this variant
+
+    @property
+    def median(self) -> float:
+        return statistics.median(self.seconds)
+
+
+def seed_step(vgg: keras.Model, content_image: tf.Tensor, style_image: tf.Tensor,
+              learning_rate: float = 0.03) -> tuple[Callable[[], tf.Tensor], tf.Variable]:
+    """The seed's section 7.9-7.12 code, rewritten only to take its globals as closures.
+
+    Returns:
+        (step, generated_image): ``step()`` calls the seed's tf.function train_step with
+        alpha=100, beta=10 as Python floats and returns J.
+    """
+    def compute_content_cost(content_output, generated_output):  # type: ignore[no-untyped-def]
+        a_C, a_G = content_output[-1], generated_output[-1]
+        m, n_H, n_W, n_C = a_G.get_shape().as_list()
+        a_C_unrolled = tf.reshape(a_C, shape=[m, n_H * n_W, n_C])
+        a_G_unrolled = tf.reshape(a_G, shape=[m, n_H * n_W, n_C])
+        return tf.reduce_sum(tf.square(a_C_unrolled - a_G_unrolled)) / (4.0 * n_H * n_W * n_C)
+
+    def gram_matrix(A):  # type: ignore[no-untyped-def]
+        return tf.matmul(A, tf.transpose(A))
+
+    def compute_layer_style_cost(a_S, a_G):  # type: ignore[no-untyped-def]
+        m, n_H, n_W, n_C = a_G.get_shape().as_list()
+        a_S = tf.transpose(tf.reshape(a_S, shape=[-1, n_C]))
+        a_G = tf.transpose(tf.reshape(a_G, shape=[-1, n_C]))
+        GS, GG = gram_matrix(a_S), gram_matrix(a_G)
+        return tf.reduce_sum(tf.square(GS - GG)) / (4.0 * ((n_H * n_W * n_C) ** 2))
+
+    def compute_style_cost(style_image_output, generated_image_output):  # type: ignore[no-untyped-def]
+        J_style = 0
+        a_S, a_G = style_image_output[1:], generated_image_output[1:]  # the seed's slice
+        for i, weight in zip(range(len(a_S)), STYLE_LAYERS):
+            J_style += weight[1] * compute_layer_style_cost(a_S[i], a_G[i])
+        return J_style
+
+    @tf.function()
+    def total_cost(J_content, J_style, alpha=100, beta=10):  # type: ignore[no-untyped-def]
+        return alpha * J_content + beta * J_style
+
+    vgg_model_outputs = get_layer_outputs(vgg, [*STYLE_LAYERS, *CONTENT_LAYER])
+    a_C = vgg_model_outputs(tf.Variable(tf.image.convert_image_dtype(content_image, tf.float32)))
+    a_S = vgg_model_outputs(tf.Variable(tf.image.convert_image_dtype(style_image, tf.float32)))
+    optimizer = tf.keras.optimizers.Adam(learning_rate)
+
+    @tf.function()
+    def train_step(generated_image, alpha, beta):  # type: ignore[no-untyped-def]
+        with tf.GradientTape() as tape:
+            a_G = vgg_model_outputs(generated_image)
+            J_style = compute_style_cost(a_S, a_G)
+            J_content = compute_content_cost(a_C, a_G)
+            J = total_cost(J_content, J_style, alpha=alpha, beta=beta)
+        grad = tape.gradient(J, generated_image)
+        optimizer.apply_gradients([(grad, generated_image)])
+        generated_image.assign(tf.clip_by_value(generated_image, 0.0, 1.0))
+        return J
+
+    generated_image = tf.Variable(tf.image.convert_image_dtype(content_image, tf.float32))
+    return (lambda: train_step(generated_image, alpha=100, beta=10)), generated_image
+
+
+def bench_images(size: int) -> tuple[tf.Tensor, tf.Tensor]:
+    """The bundled content (chelsea) and style (swirls) images at size x size."""
+    from nst_lab.images import DATA_DIR, load_image
+
+    content = load_image(DATA_DIR / "content" / "chelsea.jpg", size=size)
+    return content, load_image(DATA_DIR / "style" / "swirls.jpg", size=(size, size))
+
+
+def build_variant(variant: str, vgg: keras.Model, content: tf.Tensor, style: tf.Tensor,
+                  config: StyleConfig) -> tuple[Callable[[], Any], tf.Variable, str]:
+    """(step, G, precision label) of one variant; step() runs one step and syncs."""
+    if variant == "seed":
+        step, image = seed_step(vgg, content, style, config.learning_rate)
+        return (lambda: step().numpy()), image, "float32"
+    precision = "float32" if variant == "float32" else "auto"
+    transfer = StyleTransfer(content, style, config.replace(precision=precision), vgg=vgg)
+    return transfer.step, transfer.generated_image, transfer.precision.label
+
+
+def run_bench(size: int = 400, steps: int = 6, warmup: int = 2, weights: str = "random",
+              memory: bool = True, log: Callable[[str], None] | None = None) -> list[BenchRow]:
+    """Time the three variants round-robin and return one row each.
+
+    Args:
+        size: square image side in px.
+        steps: timed steps per variant (after ``warmup`` untimed ones).
+        warmup: untimed steps first (tracing, oneDNN kernel selection).
+        weights: VGG19 weights ("random" needs no network).
+        memory: measure each variant's peak RSS in a separate process.
+        log: where to print progress (default: nowhere).
+    """
+    say = log or (lambda _: None)
+    content, style = bench_images(size)
+    config = StyleConfig(size=size, weights=weights)
+    vgg, _ = load_vgg19(weights, seed=config.seed)
+    built = {v: build_variant(v, vgg, content, style, config) for v in VARIANTS}
+    rows = {v: BenchRow(v, built[v][2]) for v in VARIANTS}
+    for v in VARIANTS:
+        for _ in range(warmup):
+            built[v][0]()
+    say(f"warmed up ({warmup} steps each); timing {steps} rounds")
+    for i in range(steps):
+        for v in VARIANTS:
+            start = time.perf_counter()
+            built[v][0]()
+            rows[v].seconds.append(time.perf_counter() - start)
+        say(f"round {i + 1}/{steps}: " + ", ".join(f"{v} {rows[v].seconds[-1]:.3f} s" for v in VARIANTS))
+    evaluator = FeatureExtractor(vgg, config.layer_names)
+    a_C, a_S = evaluator(content), evaluator(style)
+    for v in VARIANTS:
+        total = cost_parts(built[v][1], evaluator, a_C, a_S, config.alpha, config.beta, config.style_layers)[0]
+        rows[v].loss = float(total)
+    if memory:
+        for v in VARIANTS:
+            rows[v].peak_bytes = measure_peak(v, size, weights)
+    return [rows[v] for v in VARIANTS]
+
+
+def measure_peak(variant: str, size: int, weights: str, steps: int = 2) -> int | None:
+    """Peak RSS (bytes) of a fresh process that builds ``variant`` and runs ``steps`` steps."""
+    code = ("import sys, json; from nst_lab.bench import _peak_child; "
+            "print(json.dumps(_peak_child(sys.argv[1], int(sys.argv[2]), sys.argv[3], int(sys.argv[4]))))")
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+    done = subprocess.run([sys.executable, "-c", code, variant, str(size), weights, str(steps)],
+                          capture_output=True, text=True, env=env, check=False)
+    try:
+        return int(json.loads(done.stdout.strip().splitlines()[-1]))
+    except (ValueError, IndexError):
+        return None
+
+
+def _peak_child(variant: str, size: int, weights: str, steps: int) -> int:
+    content, style = bench_images(size)
+    config = StyleConfig(size=size, weights=weights)
+    vgg, _ = load_vgg19(weights, seed=config.seed)
+    step = build_variant(variant, vgg, content, style, config)[0]
+    for _ in range(steps):
+        step()
+    return peak_rss_bytes()
+
+
+def format_table(rows: list[BenchRow], size: int) -> str:
+    """The benchmark as one Markdown table (plus a parity line)."""
+    by = {r.variant: r for r in rows}
+    seed = by["seed"].median
+    lines = [f"| step ({size}x{size}) | precision | median s/step | vs seed | peak RSS | loss (float32 eval) |",
+             "| --- | --- | --- | --- | --- | --- |"]
+    for r in rows:
+        peak = f"{r.peak_bytes / 2**30:.2f} GiB" if r.peak_bytes else "n/a"
+        note = " (seed's [1:] cost)" if r.variant == "seed" else ""
+        lines.append(f"| {LABELS[r.variant]} | {r.precision} | {r.median:.3f} | {seed / r.median:.2f}x | "
+                     f"{peak} | {r.loss:.5g}{note} |")
+    f32, auto = by["float32"].loss, by["auto"].loss
+    lines.append("")
+    lines.append(f"loss parity, auto vs float32 after the same {len(rows[0].seconds)} timed + warm-up "
+                 f"steps: {100 * abs(auto - f32) / f32:.2f}%")
+    return "\n".join(lines)
+
+
+@dataclass
+class QualityRow:
+    """How long one method takes to reach the reference loss."""
+
+    method: str
+    seconds: float
+    steps: int  # Adam steps or L-BFGS iterations at full size
+    loss: float  # graded float32 cost of the final image
+    reached: bool
+
+
+def time_to_quality(size: int = 128, reference_steps: int = 1001, weights: str = "random",
+                    max_steps: int = 1001, lbfgs_steps: int = 300, coarse_steps: int = 500,
+                    margin: float = 0.005,
+                    log: Callable[[str], None] | None = None) -> tuple[float, float, list[QualityRow]]:
+    """Wall time of each method to reach the loss the seed's loop reaches in ``reference_steps``.
+
+    The reference is the seed's loop (Adam 0.03 from the content image, float32) on the
+    graded ``train_step``, i.e. the seed's step with its style slice corrected, so every
+    method minimises the same cost. Methods stop once their own loss is ``margin`` below
+    the target (bfloat16 losses read slightly low); the final image is then evaluated in
+    float32. Times include tracing.
+
+    Returns:
+        (reference seconds, reference loss, rows).
+    """
+    from nst_lab.lbfgs import run_lbfgs
+    from nst_lab.scales import coarse_start, run_steps
+    from nst_lab.train import train_step
+
+    say = log or (lambda _: None)
+    content, style = bench_images(size)
+    config = StyleConfig(size=size, weights=weights, epochs=max_steps)
+    vgg, info = load_vgg19(weights, seed=config.seed)
+    evaluator = FeatureExtractor(vgg, config.layer_names)
+    a_C, a_S = evaluator(content), evaluator(style)
+
+    def evaluate(image: tf.Variable) -> float:
+        return float(cost_parts(image, evaluator, a_C, a_S, config.alpha, config.beta, config.style_layers)[0])
+
+    image = tf.Variable(content)
+    optimizer = keras.optimizers.Adam(config.learning_rate)
+    step = tf.function(lambda: train_step(image, evaluator, a_C, a_S, optimizer, alpha=100.0, beta=10.0,
+                                          STYLE_LAYERS=config.style_layers))
+    start = time.perf_counter()
+    for _ in range(reference_steps):
+        step().numpy()  # the seed's loop reads J every step
+    reference_seconds = time.perf_counter() - start
+    target = evaluate(image)
+    say(f"reference: {reference_steps} seed-loop steps in {reference_seconds:.1f} s, loss {target:.5g}")
+    rows = []
+    methods: list[tuple[str, dict[str, Any], int, int]] = [  # name, config changes, scales, step cap
+        ("auto, Adam", dict(precision="auto"), 1, max_steps),
+        ("auto, Adam, 2 scales", dict(precision="auto", scales=2), 2, max_steps),
+        ("auto, L-BFGS", dict(precision="auto", optimizer="lbfgs"), 1, lbfgs_steps)]
+    for name, changes, scales, cap in methods:
+        cfg = config.replace(**changes)
+        start = time.perf_counter()
+        first = coarse_start(content, style, cfg, vgg=vgg, weights=info, steps=coarse_steps) if scales > 1 else None
+        transfer = StyleTransfer(content, style, cfg, vgg=vgg, weights=info, start_image=first)
+        why = "ran out of steps"
+        if cfg.optimizer == "lbfgs":
+            why = run_lbfgs(transfer, cap, stop_below=target * (1 - margin))
+        else:
+            run_steps(transfer, cap, stop_below=target * (1 - margin))
+        seconds = time.perf_counter() - start
+        loss = evaluate(transfer.generated_image)
+        rows.append(QualityRow(name, seconds, transfer.steps_done, loss, loss <= target))
+        say(f"{name}: {transfer.steps_done} steps in {seconds:.1f} s, loss {loss:.5g} ({why})")
+    return reference_seconds, target, rows
+
+
+def format_quality(reference_seconds: float, target: float, rows: list[QualityRow], size: int,
+                   reference_steps: int) -> str:
+    """Time-to-quality as one Markdown table."""
+    lines = [f"| method ({size}x{size}) | steps | wall s | vs seed loop | loss (float32 eval) |",
+             "| --- | --- | --- | --- | --- |",
+             f"| seed loop, Adam float32 (reference) | {reference_steps} | {reference_seconds:.1f} | 1 | "
+             f"{target:.5g} |"]
+    for r in rows:
+        mark = "" if r.reached else " (target not reached)"
+        lines.append(f"| {r.method} | {r.steps} | {r.seconds:.1f} | 1/{reference_seconds / r.seconds:.1f} | "
+                     f"{r.loss:.5g}{mark} |")
+    return "\n".join(lines)
