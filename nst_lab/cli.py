@@ -119,8 +119,8 @@ def _config_from(args: argparse.Namespace) -> Any:
     from nst_lab.config import PRESETS
 
     fields = ("size", "max_dim", "epochs", "learning_rate", "alpha", "beta", "init", "weights",
-              "preprocess", "seed", "save_every", "precision", "optimizer", "scales")
-    fields += ("preserve_color", "style_blend", "tv_weight", "style_scale", "mask")  # issue 7
+              "preprocess", "seed", "save_every", "precision", "optimizer", "scales",
+              "preserve_color", "style_blend", "tv_weight", "style_scale", "mask")
     changes = {f: getattr(args, f) for f in fields if getattr(args, f) is not None}
     return PRESETS[args.preset].replace(**changes)
 
