@@ -41,15 +41,20 @@ def step_bytes(height: int, width: int, precision: str = "float32") -> int:
     return int(BASE_BYTES + ACTIVATION_FACTOR[precision] * 4 * activation_elements(height, width))
 
 
-def total_memory_bytes(meminfo: str | Path = "/proc/meminfo") -> int | None:
-    """Physical memory of this machine (MemTotal), or None where it cannot be read."""
+def _proc_kib(path: str | Path, key: str) -> int | None:
+    """Bytes of a ``Key:  N kB`` line of a /proc file, or None where it cannot be read."""
     try:
-        for line in Path(meminfo).read_text().splitlines():
-            if line.startswith("MemTotal:"):
+        for line in Path(path).read_text().splitlines():
+            if line.startswith(f"{key}:"):
                 return int(line.split()[1]) * 1024
     except (OSError, ValueError, IndexError):
         pass
     return None
+
+
+def total_memory_bytes(meminfo: str | Path = "/proc/meminfo") -> int | None:
+    """Physical memory of this machine (MemTotal), or None where it cannot be read."""
+    return _proc_kib(meminfo, "MemTotal")
 
 
 def check_fits(height: int, width: int, precision: str = "float32", available: int | None = None) -> int:
@@ -90,11 +95,8 @@ def peak_rss_bytes(status: str | Path = "/proc/self/status") -> int:
     fallback elsewhere; on Linux it also counts the parent's memory at fork, so a child of
     a big process would report the parent's size.
     """
-    try:
-        for line in Path(status).read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
-        pass
+    high_water = _proc_kib(status, "VmHWM")
+    if high_water is not None:
+        return high_water
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux, bytes on macOS
     return int(peak if sys.platform == "darwin" else peak * 1024)
