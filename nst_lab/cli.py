@@ -301,6 +301,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ValueError, OSError) as exc:  # ConfigError, ImageLoadError, WeightsError, file errors
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    except ImportError as exc:  # a missing optional package: bad set-up, fixable by the user
+        print(f"error: {exc}; install it (pip install -e '.[dev]') and retry", file=sys.stderr)
+        return EXIT_USAGE
+    except Exception as exc:  # TensorFlow runtime errors (e.g. out of GPU memory): no traceback
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        print(f"error: {type(exc).__name__}: {first[:300]}", file=sys.stderr)
+        return EXIT_FAILED
 
 
 if __name__ == "__main__":

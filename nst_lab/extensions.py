@@ -174,6 +174,9 @@ def build_transfer(content: Any, styles: Any, config: StyleConfig, vgg: keras.Mo
     style_list = list(styles) if isinstance(styles, (list, tuple)) else [styles]
     if not style_list:
         raise ConfigError("give at least one style image")
+    if config.scales > 1:  # coarse_start knows only the seed's cost, so refuse rather than ignore
+        raise ConfigError("--scales works only with the plain seed cost: drop --scales, or drop "
+                          "--preserve-color/--style-blend/--tv-weight/--style-scale/--mask and extra styles")
     blend = blend_weights(config.style_blend, len(style_list))
     content_rgb = _image(content, config.size, config.max_dim)  # (1, H, W, 3)
     shape = style_shape(tuple(content_rgb.shape[1:3]), config.style_scale)

@@ -158,12 +158,16 @@ def stylize(
         if on_step is not None:
             on_step(i, transfer)
 
+    failure: Exception | None = None
     try:
         run_steps(transfer, config.epochs, after_step)  # Adam steps or L-BFGS iterations
     except KeyboardInterrupt:
         status, message = "interrupted", f"interrupted after {transfer.steps_done} steps; kept what was made"
     except NonFiniteLossError as exc:
         status, message = "non-finite loss", str(exc)
+    except Exception as exc:  # e.g. out of memory mid-run: save what was made, then re-raise
+        failure = exc
+        status, message = "failed", f"{type(exc).__name__} after {transfer.steps_done} steps"
     finally:
         bar.close()
     result = RunResult(
@@ -174,6 +178,8 @@ def stylize(
     )
     if run_dir is not None:
         save_outputs(result, run_dir)
+    if failure is not None:
+        raise failure
     return result
 
 

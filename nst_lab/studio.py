@@ -212,7 +212,7 @@ class ChunkedRun:
         return RunResult(
             image=self.transfer.image(), history=self.transfer.history, steps_done=self.steps_done,
             status=self.status, seconds=self.seconds, weights=self.weights,
-            config=self.transfer.config, message=self.message,
+            config=self.transfer.config, message=self.message, precision=self.transfer.precision.label,
         )
 
     def save(self, out_dir: str | Path) -> Path:

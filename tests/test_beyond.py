@@ -434,3 +434,13 @@ def test_cli_bad_beyond_options_exit_2_with_one_line(arguments, message, capsys,
     assert code == 2
     assert err.startswith(message) and err.count("\n") == 1, err
     assert not (tmp_path / "runs").exists()
+
+
+def test_scales_with_an_extension_is_refused_not_ignored(tmp_path, capsys):
+    from nst_lab.cli import main
+
+    code = main(["stylize", "--size", "32", "--steps", "1", "--weights", "random", "--quiet",
+                 "--scales", "2", "--tv-weight", "1", "-o", str(tmp_path / "runs")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and "--scales works only with the plain seed cost" in err[-1]
+    assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())

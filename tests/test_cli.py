@@ -134,3 +134,20 @@ def test_a_second_run_never_touches_the_first(tmp_path, capsys):
     assert main(["stylize", *FAST, "--seed", "3", "--init", "noise", "-o", str(out)]) == 0
     assert (out / "run-001" / "final.png").read_bytes() == first
     assert (out / "run-002" / "final.png").exists()
+
+
+def test_a_runtime_failure_is_one_line_exit_1(monkeypatch, capsys, tmp_path):
+    """A TensorFlow error mid-run (here: out of memory) never shows a traceback."""
+    import tensorflow as tf
+
+    from nst_lab import train
+
+    def exhausted(self):
+        raise tf.errors.ResourceExhaustedError(None, None, "OOM when allocating tensor\ndetails")
+
+    monkeypatch.setattr(train.StyleTransfer, "step", exhausted)
+    code = main(["stylize", *FAST, "-o", str(tmp_path / "runs")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 1 and err[-1] == "error: ResourceExhaustedError: OOM when allocating tensor"
+    record = json.loads((tmp_path / "runs" / "run-001" / "run.json").read_text())  # kept what it had
+    assert record["status"] == "failed" and (tmp_path / "runs" / "run-001" / "final.png").exists()
