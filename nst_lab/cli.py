@@ -160,9 +160,7 @@ def run_stylize(args: argparse.Namespace) -> int:
     from nst_lab.images import load_image
     from nst_lab.memory import check_fits
     from nst_lab.precision import resolve_precision
-    from nst_lab.runs import stylize
-    from nst_lab.scales import coarse_start
-    from nst_lab.train import StyleTransfer
+    from nst_lab.runs import plain_transfer, stylize
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -173,8 +171,7 @@ def run_stylize(args: argparse.Namespace) -> int:
             height, width = int(content_image.shape[1]), int(content_image.shape[2])
             check_fits(height, width, resolve_precision(config.precision).name)  # before any work
             style_image = load_image(style, size=(height, width))
-            start = coarse_start(content_image, style_image, config)  # None unless --scales > 1
-            transfer = StyleTransfer(content_image, style_image, config, start_image=start)
+            transfer = plain_transfer(content_image, style_image, config)
     for w in caught:
         print(f"warning: {w.message}", file=sys.stderr)
     if transfer.weights_info.is_random:

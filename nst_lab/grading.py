@@ -213,6 +213,7 @@ def _pool_init() -> None:
 
     tf.config.threading.set_intra_op_parallelism_threads(1)
     tf.config.threading.set_inter_op_parallelism_threads(1)
+    import nst_lab.specs  # noqa: F401  (the judges load before this process meets student code)
 
 
 def _grade_task(args: tuple[Submission, list[str], Settings]) -> dict[str, Any]:
@@ -228,6 +229,8 @@ def grade_all(
 ) -> list[dict[str, Any]]:
     """Grade every submission, ``workers`` at a time, with a progress bar; in input order."""
     from tqdm import tqdm
+
+    import nst_lab.specs  # noqa: F401  (the judges load before any student code runs)
 
     tasks = [(s, expected[s.name], settings) for s in subs]
     bar = tqdm(total=len(tasks), desc="grading", unit="notebook", disable=not progress, file=sys.stderr)

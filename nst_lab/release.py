@@ -37,7 +37,9 @@ class ReleaseError(ValueError):
 
 
 def _where(label: str, index: int, cell: Any) -> str:
-    grade_id = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
+    metadata = cell.get("metadata")
+    nbgrader = metadata.get("nbgrader") if isinstance(metadata, dict) else None
+    grade_id = nbgrader.get("grade_id") if isinstance(nbgrader, dict) else None
     return f"{label}, cell {index}" + (f" (grade_id {grade_id!r})" if grade_id else "")
 
 

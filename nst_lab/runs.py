@@ -108,6 +108,15 @@ def save_outputs(result: RunResult, run_dir: Path) -> None:
     write_run_json(run_dir / "run.json", result)
 
 
+def plain_transfer(content_image: tf.Tensor, style_image: tf.Tensor, config: StyleConfig) -> StyleTransfer:
+    """The seed's transfer, started coarse-to-fine when ``config.scales > 1``; VGG19 loads once."""
+    from nst_lab.vgg import load_vgg19
+
+    vgg, weights = load_vgg19(config.weights, seed=config.seed)
+    start = coarse_start(content_image, style_image, config, vgg=vgg, weights=weights)  # None if scales == 1
+    return StyleTransfer(content_image, style_image, config, vgg=vgg, weights=weights, start_image=start)
+
+
 def stylize(
     content: ImageSource | tf.Tensor,
     style: ImageSource | tf.Tensor,
@@ -142,8 +151,7 @@ def stylize(
         content_image = _as_image(content, config)
         height, width = int(content_image.shape[1]), int(content_image.shape[2])
         style_image = _as_image(style, config, shape=(height, width))
-        start_image = coarse_start(content_image, style_image, config)  # None unless scales > 1
-        transfer = StyleTransfer(content_image, style_image, config, start_image=start_image)
+        transfer = plain_transfer(content_image, style_image, config)
     config = transfer.config
     run_dir = new_run_dir(out_dir) if out_dir is not None else None
     snapshots: dict[int, Path] = {}

@@ -235,6 +235,10 @@ CHEATS = {
     "imports_reference": (
         "from nst_lab.costs import gram_matrix as reference\ndef gram_matrix(A):\n    return reference(A)\n"
     ),
+    "imports_reference_module": (  # the module itself, not the function: found by review
+        "def gram_matrix(A):\n    from nst_lab import costs\n    return costs.gram_matrix(A)\n"
+    ),
+    "imports_training_module": "import nst_lab.train as t\ndef gram_matrix(A):\n    return t.gram_matrix(A)\n",
     "writes_files": "def gram_matrix(A):\n    open('left_behind.txt', 'w').write('x')\n    return A\n",
     "forges_results": (
         "def gram_matrix(A):\n    import os, sys\n    fd = int(sys.argv[sys.argv.index('--fd') + 1])\n"
@@ -303,6 +307,11 @@ def test_cheating_gains_nothing(adversarial) -> None:
     assert "nst_lab.checks." in notes["replaces_checks_module"]
     assert "may not import nst_lab.checks" in notes["imports_checks"]
     assert "may not import nst_lab.costs (gram_matrix)" in notes["imports_reference"]
+    said = {name: notes[name] + " ".join(c.get("message", "") for c in
+                                         rows[f"submissions/{name}.ipynb"]["exercises"]["gram_matrix"]["cases"])
+            for name in ("imports_reference_module", "imports_training_module")}
+    assert "may not import nst_lab (costs)" in said["imports_reference_module"]  # at call time
+    assert "may not import nst_lab.train" in said["imports_training_module"]  # at definition time
     assert "malformed" in notes["forges_results"]
     root = adversarial[0]
     assert not list(root.rglob("left_behind.txt")) and not (Path.cwd() / "left_behind.txt").exists()
@@ -372,3 +381,21 @@ def test_default_seed_is_flagged_and_a_lone_non_notebook_still_grades(tmp_path: 
     row = next(csv.DictReader((tmp_path / "out" / "grades.csv").open()))
     assert (row["submission"], row["total"], row["max"]) == ("essay.txt", "0", "100")
     assert row["notes"].startswith("not a readable notebook")
+
+
+@pytest.mark.parametrize("name, fromlist, allowed", [
+    ("nst_lab", ("costs",), False),
+    ("nst_lab", ("specs",), False),
+    ("nst_lab", ("STYLE_LAYERS", "clip_0_1"), True),
+    ("nst_lab.config", ("STYLE_LAYERS",), True),
+    ("nst_lab.costs", ("clip_0_1",), True),
+    ("nst_lab.costs", ("clip_0_1", "gram_matrix"), False),
+    ("nst_lab.train", ("cost_parts",), False),
+    ("nst_lab.vgg", ("FeatureExtractor",), False),
+    ("nst_lab.images", ("load_image",), True),
+    ("nst_lab", (), False),
+])
+def test_graded_cells_may_import_only_what_holds_no_reference(name, fromlist, allowed) -> None:
+    from nst_lab.grade_worker import _import_allowed
+
+    assert _import_allowed(name, set(fromlist)) is allowed

@@ -136,3 +136,19 @@ def test_max_dim_run_resizes_style_to_content_shape(image_files, tiny_vgg):
     content = _as_image(image_files["content"], config)
     style = _as_image(image_files["style"], config, shape=tuple(content.shape[1:3]))
     assert content.shape == style.shape == (1, 40, 48, 3)
+
+
+def test_coarse_to_fine_loads_vgg19_once(monkeypatch, tiny_vgg):
+    import nst_lab.vgg
+    from nst_lab.runs import plain_transfer
+
+    calls = []
+
+    def counting_load(weights, seed=272):
+        calls.append(weights)
+        return tiny_vgg, TINY
+
+    monkeypatch.setattr(nst_lab.vgg, "load_vgg19", counting_load)
+    content, style = _images(side=64)
+    transfer = plain_transfer(content, style, StyleConfig(size=64, epochs=2, scales=2, weights="random"))
+    assert calls == ["random"] and transfer.vgg is tiny_vgg
