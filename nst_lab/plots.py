@@ -38,7 +38,8 @@ def final_figure(image: np.ndarray, losses: Mapping[str, Sequence[float]], title
     ax_loss.set_xlabel("Iteration")
     ax_loss.set_ylabel("Cost")
     ax_loss.set_yscale("log")
-    ax_loss.legend()
+    if ax_loss.lines:  # a run stopped before its first step has no curve to label
+        ax_loss.legend()
     if note:
         fig.text(0.5, 0.01, note, ha="center", fontsize=8, color="firebrick", wrap=True)
     fig.tight_layout(rect=(0, 0.05 if note else 0, 1, 1))
