@@ -156,22 +156,11 @@ def run_stylize(args: argparse.Namespace) -> int:
     load_tensorflow()  # before _images: nst_lab.images imports TensorFlow
     content, style = _images(args)
     _check_styles(config, style)
-    from nst_lab.extensions import build_transfer, uses_extensions
-    from nst_lab.images import load_image
-    from nst_lab.memory import check_fits
-    from nst_lab.precision import resolve_precision
-    from nst_lab.runs import plain_transfer, stylize
+    from nst_lab.runs import prepare_transfer, stylize
 
-    with warnings.catch_warnings(record=True) as caught:
+    with warnings.catch_warnings(record=True) as caught:  # shown as one line each, below
         warnings.simplefilter("always")
-        if uses_extensions(config, style):  # issue 7: colour, blend, TV, style scale, mask
-            transfer = build_transfer(content, style, config)
-        else:
-            content_image = load_image(content, size=config.size, max_dim=config.max_dim)
-            height, width = int(content_image.shape[1]), int(content_image.shape[2])
-            check_fits(height, width, resolve_precision(config.precision).name)  # before any work
-            style_image = load_image(style, size=(height, width))
-            transfer = plain_transfer(content_image, style_image, config)
+        transfer = prepare_transfer(content, style, config)
     for w in caught:
         print(f"warning: {w.message}", file=sys.stderr)
     if transfer.weights_info.is_random:

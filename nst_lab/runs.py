@@ -108,10 +108,27 @@ def save_outputs(result: RunResult, run_dir: Path) -> None:
     write_run_json(run_dir / "run.json", result)
 
 
+def prepare_transfer(content: Any, style: Any, config: StyleConfig) -> StyleTransfer:
+    """Load the images and build the run's StyleTransfer: issue 7's extended cost when any of
+    its options is set, else the seed's (memory-checked before VGG19 loads)."""
+    from nst_lab.extensions import build_transfer, uses_extensions
+
+    if uses_extensions(config, style):  # colour, blend, TV, style scale, mask
+        return build_transfer(content, style, config)
+    content_image = _as_image(content, config)
+    height, width = int(content_image.shape[1]), int(content_image.shape[2])
+    style_image = _as_image(style, config, shape=(height, width))
+    return plain_transfer(content_image, style_image, config)
+
+
 def plain_transfer(content_image: tf.Tensor, style_image: tf.Tensor, config: StyleConfig) -> StyleTransfer:
-    """The seed's transfer, started coarse-to-fine when ``config.scales > 1``; VGG19 loads once."""
+    """The seed's transfer, started coarse-to-fine when ``config.scales > 1``; VGG19 loads once,
+    after the memory check, so an impossible size fails before any work."""
+    from nst_lab.memory import check_fits
+    from nst_lab.precision import resolve_precision
     from nst_lab.vgg import load_vgg19
 
+    check_fits(int(content_image.shape[1]), int(content_image.shape[2]), resolve_precision(config.precision).name)
     vgg, weights = load_vgg19(config.weights, seed=config.seed)
     start = coarse_start(content_image, style_image, config, vgg=vgg, weights=weights)  # None if scales == 1
     return StyleTransfer(content_image, style_image, config, vgg=vgg, weights=weights, start_image=start)
@@ -142,16 +159,8 @@ def stylize(
         then holds the last good image, and its status says why it stopped.
     """
     start = time.perf_counter()
-    config = config or StyleConfig()
-    if transfer is None and _uses_extensions(config, style):  # issue 7: colour, blend, TV, scale, mask
-        from nst_lab.extensions import build_transfer
-
-        transfer = build_transfer(content, style, config)
     if transfer is None:
-        content_image = _as_image(content, config)
-        height, width = int(content_image.shape[1]), int(content_image.shape[2])
-        style_image = _as_image(style, config, shape=(height, width))
-        transfer = plain_transfer(content_image, style_image, config)
+        transfer = prepare_transfer(content, style, config or StyleConfig())
     config = transfer.config
     run_dir = new_run_dir(out_dir) if out_dir is not None else None
     snapshots: dict[int, Path] = {}
@@ -200,9 +209,3 @@ def _as_image(source: Any, config: StyleConfig, shape: tuple[int, int] | None = 
             return tf.constant(array)  # a tensor is used at the size the caller made it
         source = tensor_to_image(array)  # through PIL, so tensors resize like files do
     return load_image(source, size=shape or config.size, max_dim=None if shape else config.max_dim)
-
-
-def _uses_extensions(config: StyleConfig, style: Any) -> bool:
-    from nst_lab.extensions import uses_extensions
-
-    return uses_extensions(config, style)
