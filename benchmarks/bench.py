@@ -2,8 +2,9 @@
 
 Usage (from the repository root):
 
-    python benchmarks/bench.py --size 400 --steps 6            # the README's table
-    python benchmarks/bench.py --size 400 --quality            # plus time to the seed's loss
+    python benchmarks/bench.py --size 400 --steps 6            # the step table alone
+    python benchmarks/bench.py --size 400 --steps 6 --quality --quality-size 400 \
+        --quality-methods auto-adam,fast                       # the README's two tables
 
 Same options as ``nst-lab bench`` (see ``--help``); this script only calls it.
 """

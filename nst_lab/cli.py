@@ -56,7 +56,8 @@ def add_stylize(sub: Any) -> None:
     p.add_argument("-o", "--out", default="runs", metavar="OUTDIR",
                    help="parent folder of run-NNN folders (default: runs)")
     p.add_argument("--preset", choices=sorted(PRESETS), default="seed",
-                   help="starting settings: seed = the report's 400 px x 1001 steps; quick = a few-minute demo")
+                   help="starting settings: seed = the report's 400 px x 1001 steps; quick = a few-minute demo; "
+                        "fast = 500 steps with a cosine-decayed rate, the seed's loss in far less time")
     p.add_argument("--size", type=_int(1), help="square side in px (seed: 400)")
     p.add_argument("--max-dim", type=_int(1), help="keep the aspect ratio; longest side in px")
     p.add_argument("--steps", type=_int(0), dest="epochs", help="optimisation steps (seed: 1001)")
@@ -76,7 +77,7 @@ def add_stylize(sub: Any) -> None:
 
 
 def add_speed_options(p: Any) -> None:
-    from nst_lab.config import MAX_SCALES, OPTIMIZER_CHOICES, PRECISION_CHOICES
+    from nst_lab.config import LR_SCHEDULE_CHOICES, MAX_SCALES, OPTIMIZER_CHOICES, PRECISION_CHOICES
 
     p.add_argument("--precision", choices=PRECISION_CHOICES, default="auto",
                    help="VGG19 compute precision; auto = bfloat16 on CPUs with AMX/AVX512-BF16, "
@@ -85,6 +86,10 @@ def add_speed_options(p: Any) -> None:
                    help="adam (seed) or lbfgs (scipy L-BFGS-B; --steps counts its iterations)")
     p.add_argument("--scales", type=_int(1),
                    help=f"coarse-to-fine passes, 1-{MAX_SCALES}: run at 1/2, 1/4 ... size first (default: 1)")
+    p.add_argument("--lr-schedule", choices=LR_SCHEDULE_CHOICES,
+                   help="Adam's rate: constant (seed) or cosine, decaying from --lr to --final-lr at the last step")
+    p.add_argument("--final-lr", type=_float, dest="final_learning_rate",
+                   help="the cosine schedule's rate at the last step (default: 0.002)")
 
 
 def _blend(text: str) -> tuple[float, ...]:
@@ -119,7 +124,8 @@ def _config_from(args: argparse.Namespace) -> Any:
     from nst_lab.config import PRESETS
 
     fields = ("size", "max_dim", "epochs", "learning_rate", "alpha", "beta", "init", "weights",
-              "preprocess", "seed", "save_every", "precision", "optimizer", "scales",
+              "preprocess", "seed", "save_every", "precision", "optimizer", "scales", "lr_schedule",
+              "final_learning_rate",
               "preserve_color", "style_blend", "tv_weight", "style_scale", "mask")
     changes = {f: getattr(args, f) for f in fields if getattr(args, f) is not None}
     return PRESETS[args.preset].replace(**changes)
@@ -194,7 +200,23 @@ def add_bench(sub: Any) -> None:
     p.add_argument("--quality-size", type=_int(32), default=128, help="image side of --quality (default: 128)")
     p.add_argument("--reference-steps", type=_int(1), default=1001,
                    help="steps of the seed loop that sets the --quality target (default: 1001)")
+    p.add_argument("--quality-methods", type=_methods, metavar="M1,M2,...",
+                   help="which --quality methods to time (default: all): " + ", ".join(_quality_names()))
     p.set_defaults(run=run_bench)
+
+
+def _quality_names() -> list[str]:
+    """The --quality methods; nst_lab.bench imports TensorFlow, so they are listed here too."""
+    return ["auto-adam", "float32-cosine", "fast", "float32-lbfgs"]
+
+
+def _methods(text: str) -> tuple[str, ...]:
+    names = tuple(part.strip() for part in text.split(",") if part.strip())
+    unknown = [name for name in names if name not in _quality_names()]
+    if unknown or not names:
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: give a comma-separated list of {', '.join(_quality_names())}")
+    return names
 
 
 def run_bench(args: argparse.Namespace) -> int:
@@ -203,7 +225,7 @@ def run_bench(args: argparse.Namespace) -> int:
 
     import tensorflow as tf
 
-    from nst_lab.bench import format_quality, format_table, time_to_quality
+    from nst_lab.bench import QUALITY_METHODS, format_quality, format_table, time_to_quality
     from nst_lab.bench import run_bench as bench
 
     def log(line: str) -> None:
@@ -214,7 +236,9 @@ def run_bench(args: argparse.Namespace) -> int:
     rows = bench(args.size, args.steps, args.warmup, args.weights, memory=not args.no_memory, log=log)
     print(format_table(rows, args.size))
     if args.quality:
-        ref_s, target, quality = time_to_quality(args.quality_size, args.reference_steps, args.weights, log=log)
+        methods = args.quality_methods or tuple(QUALITY_METHODS)
+        ref_s, target, quality = time_to_quality(args.quality_size, args.reference_steps, args.weights,
+                                                 methods=methods, log=log)
         print()
         print(format_quality(ref_s, target, quality, args.quality_size, args.reference_steps))
     return EXIT_OK

@@ -69,11 +69,12 @@ def coarse_start(content_image: tf.Tensor, style_image: tf.Tensor, config: Any, 
     height, width = int(content_image.shape[1]), int(content_image.shape[2])
     sizes = scale_sizes(height, width, config.scales)
     start = None
+    level_config = config if steps is None else config.replace(epochs=steps)  # a schedule spans one level
     for h, w in sizes[:-1]:
         if start is not None:
             start = resize(start, h, w)
         level = StyleTransfer(tf.constant(resize(content_image, h, w)), tf.constant(resize(style_image, h, w)),
-                              config, vgg=vgg, weights=weights, start_image=start)
-        run_steps(level, config.epochs if steps is None else steps)
+                              level_config, vgg=vgg, weights=weights, start_image=start)
+        run_steps(level, level_config.epochs)
         start = level.image()
     return None if start is None else resize(start, height, width)

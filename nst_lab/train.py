@@ -21,6 +21,7 @@ from nst_lab.errors import NonFiniteLossError
 from nst_lab.fast import gram_of, make_adam_step, raw_forward
 from nst_lab.memory import check_fits
 from nst_lab.precision import resolve_precision, with_precision
+from nst_lab.schedules import adam_learning_rate
 from nst_lab.vgg import FeatureExtractor, WeightsInfo, get_layer_outputs, load_vgg19
 
 LossParts = tuple[tf.Tensor, tf.Tensor, tf.Tensor]
@@ -139,7 +140,7 @@ class StyleTransfer:
             start = initial_image(self.content_image, cfg.init, cfg.noise_max, cfg.seed)
         self.generated_image = tf.Variable(start, dtype=tf.float32, name="generated_image")
         self._last_good = tf.Variable(start, dtype=tf.float32, trainable=False)
-        self.optimizer = keras.optimizers.Adam(learning_rate=cfg.learning_rate)
+        self.optimizer = keras.optimizers.Adam(learning_rate=adam_learning_rate(cfg))
         if self.precision.loss_scaling:  # float16: scale the loss so gradients do not underflow
             self.optimizer = keras.optimizers.LossScaleOptimizer(self.optimizer)
         self.optimizer.build([self.generated_image])  # slots exist before tracing: one trace

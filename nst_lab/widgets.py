@@ -21,7 +21,7 @@ from typing import Any
 import ipywidgets as ipw
 import numpy as np
 
-from nst_lab.config import INIT_MODES, SEED, WEIGHT_CHOICES, StyleConfig
+from nst_lab.config import FAST, INIT_MODES, LR_SCHEDULE_CHOICES, SEED, WEIGHT_CHOICES, StyleConfig
 from nst_lab.image_picker import ImagePicker, one_line
 from nst_lab.images import load_image
 from nst_lab.notebook import weights_notice
@@ -79,6 +79,9 @@ class Studio:
         rates = sorted({*LEARNING_RATES, config.learning_rate, SEED.learning_rate})
         self.learning_rate = ipw.SelectionSlider(options=rates, value=config.learning_rate,
                                                description="learning rate", style=WIDE)
+        self.schedule = ipw.Dropdown(options=LR_SCHEDULE_CHOICES, value=config.lr_schedule,
+                                     description="lr schedule", style=WIDE,
+                                     tooltip=f"cosine: decay to {config.final_learning_rate} at the last epoch")
         self.epochs = ipw.IntText(value=config.epochs, description="epochs", style=WIDE)
         self.size = ipw.IntText(value=config.size, description="image size (px)", style=WIDE)
         self.init = ipw.Dropdown(options=INIT_MODES, value=config.init, description="init", style=WIDE)
@@ -96,10 +99,13 @@ class Studio:
         self.stop_button = ipw.Button(description="Stop", button_style="danger", icon="stop", disabled=True)
         self.preset_button = ipw.Button(description="Seed preset", icon="undo",
                                       tooltip="restore the seed report's settings")
+        self.fast_button = ipw.Button(description="Fast preset", icon="forward",
+                                      tooltip="500 epochs, cosine-decayed rate: the seed's loss in far less time")
         self.save_button = ipw.Button(description="Save", button_style="info", icon="save", disabled=True)
         self.run_button.on_click(self._on_run)
         self.stop_button.on_click(self._on_stop)
         self.preset_button.on_click(lambda _: self.apply(SEED))
+        self.fast_button.on_click(lambda _: self.apply(FAST))
         self.save_button.on_click(self._on_save)
 
     def _build_outputs(self) -> None:
@@ -113,10 +119,11 @@ class Studio:
         self.link = ipw.HTML()
 
     def _layout(self) -> ipw.Widget:
-        knobs = ipw.VBox([self.alpha, self.beta, self.learning_rate, self.epochs, self.size, self.init,
-                        self.content_layer, self.seed, self.weights, self.chunk])
+        knobs = ipw.VBox([self.alpha, self.beta, self.learning_rate, self.schedule, self.epochs, self.size,
+                          self.init, self.content_layer, self.seed, self.weights, self.chunk])
         layers = ipw.VBox([ipw.HTML("<b>style layer weights</b>"), *self.style_weights])
-        buttons = ipw.HBox([self.run_button, self.stop_button, self.preset_button, self.save_button])
+        buttons = ipw.HBox([self.run_button, self.stop_button, self.preset_button, self.fast_button,
+                            self.save_button])
         return ipw.VBox([
             ipw.HBox([self.content.box, self.style.box]), ipw.HBox([knobs, layers]), buttons,
             ipw.HBox([self.progress, self.step_label]), self.status,
@@ -132,14 +139,15 @@ class Studio:
     def inputs(self) -> list[ipw.Widget]:
         """Every control that is disabled while a run is going."""
         return [*self.content.inputs, *self.style.inputs, self.alpha, self.beta, self.learning_rate,
-                self.epochs, self.size, self.init, self.content_layer, self.seed, self.chunk,
-                *self.style_weights, self.run_button, self.preset_button, self.save_button]
+                self.schedule, self.epochs, self.size, self.init, self.content_layer, self.seed, self.chunk,
+                *self.style_weights, self.run_button, self.preset_button, self.fast_button, self.save_button]
 
     def read_config(self) -> StyleConfig:
         """The settings the controls show, validated (ConfigError names a bad one)."""
         return self.base_config.replace(
             alpha=float(self.alpha.value), beta=float(self.beta.value),
-            learning_rate=float(self.learning_rate.value), epochs=int(self.epochs.value),
+            learning_rate=float(self.learning_rate.value), lr_schedule=self.schedule.value,
+            epochs=int(self.epochs.value),
             size=int(self.size.value), max_dim=None, init=self.init.value,
             content_layer=self.content_layer.value, seed=int(self.seed.value),
             weights=self.weights.value, save_every=0,
@@ -147,16 +155,18 @@ class Studio:
         )
 
     def apply(self, config: StyleConfig) -> None:
-        """Set the controls to ``config`` (the Seed preset button applies SEED)."""
+        """Set the controls to ``config`` (the preset buttons apply SEED and FAST)."""
         self.alpha.value, self.beta.value = config.alpha, config.beta
         if config.learning_rate not in self.learning_rate.options:
             self.learning_rate.options = sorted({*self.learning_rate.options, config.learning_rate})
         self.learning_rate.value, self.epochs.value = config.learning_rate, config.epochs
+        self.schedule.value = config.lr_schedule
         self.size.value, self.init.value, self.seed.value = config.size, config.init, config.seed
         self.content_layer.value = config.content_layer
         for slider, (name, weight) in zip(self.style_weights, config.style_layers, strict=True):
             slider.description, slider.value = name, weight
-        self.show(f"settings of the {'seed report' if config == SEED else 'given config'} restored")
+        names = {SEED: "seed report", FAST: "fast preset"}
+        self.show(f"settings of the {names.get(config, 'given config')} restored")
 
     def show(self, text: str) -> None:
         self.last_message = text

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -255,6 +256,91 @@ def test_cli_rejects_bad_speed_options(capsys):
         assert text in capsys.readouterr().err
 
 
+# --- learning-rate schedule ----------------------------------------------------------------
+
+def _cosine(k, n, first, last):
+    """The schedule re-derived: first at k = 0, last at k = n - 1, half-cosine in between."""
+    return last + (first - last) * 0.5 * (1 + np.cos(np.pi * min(k, n - 1) / (n - 1)))
+
+
+def test_cosine_schedule_decays_adam_rate_step_by_step(tiny_vgg):
+    t = _transfer(tiny_vgg, epochs=6, learning_rate=0.08, lr_schedule="cosine", final_learning_rate=0.002)
+    seen = []
+    for _ in range(8):  # two past the end: the rate stays at the final one
+        seen.append(float(t.optimizer.learning_rate))  # the rate the next step uses
+        t.step()
+    np.testing.assert_allclose(seen, [_cosine(k, 6, 0.08, 0.002) for k in range(8)], rtol=1e-5)
+    assert seen[0] == pytest.approx(0.08) and seen[5] == pytest.approx(0.002)
+    assert t._step.experimental_get_tracing_count() == 1  # the rate changes inside the graph
+
+
+def test_cosine_schedule_moves_pixels_by_the_first_rate(tiny_vgg):
+    """Adam's first step is lr * g / (|g| + eps): no pixel moves more than the rate, and
+    pixels away from 0 and 1 with a clear gradient move by the rate itself."""
+    for schedule, rate in [("constant", 0.03), ("cosine", 0.08)]:
+        # Large alpha and beta make |g| >> Keras's eps, which Adam's first step would feel.
+        t = _transfer(tiny_vgg, init="content", learning_rate=rate, lr_schedule=schedule, epochs=50,
+                      alpha=1e6, beta=1e6)
+        before = t.generated_image.numpy()
+        t.step()
+        moved = np.abs(t.generated_image.numpy() - before)
+        inside = (before > 0.1) & (before < 0.9)
+        np.testing.assert_allclose(moved[inside].max(), rate, rtol=1e-3)
+        assert moved.max() <= rate * (1 + 1e-5)
+
+
+def test_constant_schedule_keeps_the_seed_rate(tiny_vgg):
+    t = _transfer(tiny_vgg, epochs=3)
+    for _ in range(3):
+        t.step()
+    assert float(t.optimizer.learning_rate) == pytest.approx(0.03)
+
+
+@pytest.mark.parametrize("changes, text", [
+    (dict(lr_schedule="linear"), "lr_schedule 'linear' is not one of constant, cosine"),
+    (dict(lr_schedule="cosine", final_learning_rate=0.5), "final_learning_rate (0.5) is above learning_rate"),
+    (dict(lr_schedule="cosine", optimizer="lbfgs"), "lr_schedule cosine is for Adam"),
+    (dict(final_learning_rate=0.0), "final_learning_rate must be greater than 0"),
+])
+def test_bad_schedules_are_refused(changes, text):
+    with pytest.raises(ConfigError, match=re.escape(text)):
+        StyleConfig(**changes)
+
+
+def test_fast_preset_from_the_cli(capsys):
+    from nst_lab.cli import _config_from, build_parser, main
+    from nst_lab.config import FAST
+
+    config = _config_from(build_parser().parse_args(["stylize", "--preset", "fast"]))
+    assert (config.lr_schedule, config.epochs, config.learning_rate, config.final_learning_rate) == (
+        "cosine", 500, 0.08, 0.002) and config == FAST
+    seed = _config_from(build_parser().parse_args(["stylize", "--lr-schedule", "cosine", "--final-lr", "0.001"]))
+    assert (seed.lr_schedule, seed.learning_rate, seed.final_learning_rate) == ("cosine", 0.03, 0.001)
+    assert main(["stylize", "--preset", "fast", "--final-lr", "0.5"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: final_learning_rate (0.5) is above learning_rate")
+
+
+def test_coarse_levels_run_their_own_schedule(tiny_vgg, monkeypatch):
+    """Each coarse level decays over its own steps, not the full run's epochs."""
+    from nst_lab import scales
+    from nst_lab.bench import bench_images
+
+    rates = []
+    real = scales.run_steps
+
+    def spy(transfer, steps, *args, **kwargs):
+        real(transfer, steps, *args, **kwargs)
+        rates.append((transfer.config.epochs, float(transfer.optimizer.learning_rate)))
+
+    monkeypatch.setattr(scales, "run_steps", spy)
+    content, style = bench_images(64)
+    config = StyleConfig(size=64, epochs=40, weights="random", scales=2, lr_schedule="cosine",
+                         learning_rate=0.05, final_learning_rate=0.001)
+    scales.coarse_start(content, style, config, vgg=tiny_vgg, weights=TINY, steps=4)
+    assert rates == [(4, pytest.approx(0.001))]  # the level ended at the final rate
+
+
 # --- the benchmark -------------------------------------------------------------------------
 
 @pytest.mark.slow
@@ -271,6 +357,32 @@ def test_bench_smoke(capsys):
         assert float(cells[2]) > 0 and np.isfinite(float(cells[5].split()[0]))
     parity = float(out.split("steps: ")[1].split("%")[0])
     assert 0 <= parity < 10  # a broken auto path (wrong gradient scale, NaN) lands far outside
+
+
+@pytest.mark.slow
+def test_time_to_quality_smoke(capsys):
+    """A 3-step reference at 32 px: the fast schedule's bigger first steps beat it, in float32."""
+    from nst_lab.bench import QUALITY_METHODS
+    from nst_lab.cli import _quality_names, main
+
+    assert _quality_names() == list(QUALITY_METHODS)  # the CLI's copy of the names
+    assert main(["bench", "--size", "32", "--steps", "5", "--warmup", "1", "--no-memory", "--quality",
+                 "--quality-size", "32", "--reference-steps", "3", "--quality-methods", "fast,float32-lbfgs"]) == 0
+    out = capsys.readouterr().out.split("| method (32x32)")[1]
+    rows = [[c.strip() for c in line.split("|")[1:-1]] for line in out.splitlines()[2:] if line.startswith("| ")]
+    assert [row[0] for row in rows] == ["seed loop, Adam float32 (reference)", QUALITY_METHODS["fast"][0],
+                                       QUALITY_METHODS["float32-lbfgs"][0]]
+    target = float(rows[0][4])
+    for row in rows[1:]:
+        assert "not reached" not in row[4] and float(row[4]) <= target
+        assert 1 <= int(row[1]) <= 10
+
+
+def test_quality_methods_are_checked(capsys):
+    from nst_lab.cli import main
+
+    assert main(["bench", "--quality", "--quality-methods", "fast,warp"]) == 2
+    assert "give a comma-separated list of auto-adam" in capsys.readouterr().err
 
 
 def test_seed_step_as_written_scores_the_sliced_layers(vgg_random):

@@ -148,6 +148,17 @@ def test_seed_preset_restores_the_report_settings(studio):
     assert config.content_layer == "block5_conv4"
 
 
+def test_fast_preset_sets_the_cosine_schedule_and_seed_preset_undoes_it(studio):
+    studio.fast_button.click()
+    config = studio.read_config()
+    assert (config.lr_schedule, config.epochs, config.learning_rate) == ("cosine", 500, pytest.approx(0.08))
+    assert studio.last_message == "settings of the fast preset restored"
+    studio.schedule.value = "constant"
+    assert studio.read_config().lr_schedule == "constant"
+    studio.preset_button.click()
+    assert (studio.read_config().lr_schedule, studio.read_config().epochs) == ("constant", 1001)
+
+
 def test_sliders_start_at_the_seed_layer_weights(tiny_vgg):
     studio = Studio(vgg=tiny_vgg, weights_info=WeightsInfo("random", "tiny"))
     assert [(s.description, s.value) for s in studio.style_weights] == [
