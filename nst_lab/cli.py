@@ -128,7 +128,11 @@ def _config_from(args: argparse.Namespace) -> Any:
               "final_learning_rate",
               "preserve_color", "style_blend", "tv_weight", "style_scale", "mask")
     changes = {f: getattr(args, f) for f in fields if getattr(args, f) is not None}
-    return PRESETS[args.preset].replace(**changes)
+    config = PRESETS[args.preset].replace(**changes)
+    if args.final_learning_rate is not None and config.lr_schedule != "cosine":
+        raise UsageError("--final-lr only applies to the cosine schedule: add --lr-schedule cosine "
+                         "(or --preset fast)")
+    return config
 
 
 def _images(args: argparse.Namespace) -> tuple[Any, Any]:

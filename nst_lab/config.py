@@ -151,8 +151,8 @@ def _validate_schedule(config: StyleConfig) -> None:
         if config.final_learning_rate > config.learning_rate:
             raise ConfigError(
                 f"final_learning_rate ({config.final_learning_rate}) is above learning_rate "
-                f"({config.learning_rate}): the cosine schedule only decays; raise the learning rate or "
-                "lower the final one (--final-lr)"
+                f"({config.learning_rate}): the cosine schedule only decays; pick a learning rate of at least "
+                f"{config.final_learning_rate}, the constant schedule, or a lower final rate (--final-lr)"
             )
         if config.optimizer == "lbfgs":
             raise ConfigError("lr_schedule cosine is for Adam; L-BFGS picks its own step lengths: "

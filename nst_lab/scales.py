@@ -58,23 +58,22 @@ def run_steps(transfer: Any, steps: int, on_step: StepCallback | None = None,
 
 
 def coarse_start(content_image: tf.Tensor, style_image: tf.Tensor, config: Any, vgg: Any = None,
-                 weights: Any = None, steps: int | None = None) -> np.ndarray | None:
+                 weights: Any = None) -> np.ndarray | None:
     """The full-size starting image made by ``config.scales - 1`` coarser runs (None if 1).
 
-    Each level runs ``steps`` (default ``config.epochs``) steps of ``config.optimizer``
-    from the previous level's upsampled result; the first starts from ``config.init``.
+    Each level runs ``config.epochs`` steps of ``config.optimizer`` from the previous level's
+    upsampled result; the first starts from ``config.init``.
     """
     from nst_lab.train import StyleTransfer
 
     height, width = int(content_image.shape[1]), int(content_image.shape[2])
     sizes = scale_sizes(height, width, config.scales)
     start = None
-    level_config = config if steps is None else config.replace(epochs=steps)  # a schedule spans one level
     for h, w in sizes[:-1]:
         if start is not None:
             start = resize(start, h, w)
         level = StyleTransfer(tf.constant(resize(content_image, h, w)), tf.constant(resize(style_image, h, w)),
-                              level_config, vgg=vgg, weights=weights, start_image=start)
-        run_steps(level, level_config.epochs)
+                              config, vgg=vgg, weights=weights, start_image=start)
+        run_steps(level, config.epochs)  # a fresh optimizer: a learning-rate schedule spans each level
         start = level.image()
     return None if start is None else resize(start, height, width)

@@ -19,7 +19,10 @@ def adam_learning_rate(config: Any) -> float | keras.optimizers.schedules.Learni
     """What to pass as Adam's ``learning_rate`` for ``config`` (a StyleConfig).
 
     The schedule reads the optimizer's own step counter inside the compiled step, so it
-    neither retraces nor syncs with the host.
+    neither retraces nor syncs with the host. With two or more epochs, step k of N gets
+    ``final + (first - final) / 2 * (1 + cos(pi * k / (N - 1)))``; a one-step run uses the
+    first rate. Under float16 loss scaling (GPUs), a step skipped because its gradient
+    overflowed does not advance the counter, so the schedule then lags by the skipped steps.
     """
     if config.lr_schedule == "constant":
         return float(config.learning_rate)

@@ -165,8 +165,9 @@ class Studio:
         self.content_layer.value = config.content_layer
         for slider, (name, weight) in zip(self.style_weights, config.style_layers, strict=True):
             slider.description, slider.value = name, weight
-        names = {SEED: "seed report", FAST: "fast preset"}
-        self.show(f"settings of the {names.get(config, 'given config')} restored")
+        self.base_config = self.base_config.replace(final_learning_rate=config.final_learning_rate)
+        name = "seed report" if config == SEED else "fast preset" if config == FAST else "given config"
+        self.show(f"settings of the {name} restored")
 
     def show(self, text: str) -> None:
         self.last_message = text

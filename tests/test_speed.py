@@ -319,10 +319,13 @@ def test_fast_preset_from_the_cli(capsys):
     assert main(["stylize", "--preset", "fast", "--final-lr", "0.5"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("error: final_learning_rate (0.5) is above learning_rate")
+    assert main(["stylize", "--final-lr", "0.001"]) == 2  # the seed's constant rate has no final rate
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--final-lr only applies to the cosine schedule" in err[0]
 
 
 def test_coarse_levels_run_their_own_schedule(tiny_vgg, monkeypatch):
-    """Each coarse level decays over its own steps, not the full run's epochs."""
+    """Each coarse level has a fresh optimizer, so its schedule runs down to the final rate."""
     from nst_lab import scales
     from nst_lab.bench import bench_images
 
@@ -335,9 +338,9 @@ def test_coarse_levels_run_their_own_schedule(tiny_vgg, monkeypatch):
 
     monkeypatch.setattr(scales, "run_steps", spy)
     content, style = bench_images(64)
-    config = StyleConfig(size=64, epochs=40, weights="random", scales=2, lr_schedule="cosine",
+    config = StyleConfig(size=64, epochs=4, weights="random", scales=2, lr_schedule="cosine",
                          learning_rate=0.05, final_learning_rate=0.001)
-    scales.coarse_start(content, style, config, vgg=tiny_vgg, weights=TINY, steps=4)
+    scales.coarse_start(content, style, config, vgg=tiny_vgg, weights=TINY)
     assert rates == [(4, pytest.approx(0.001))]  # the level ended at the final rate
 
 
@@ -363,9 +366,8 @@ def test_bench_smoke(capsys):
 def test_time_to_quality_smoke(capsys):
     """A 3-step reference at 32 px: the fast schedule's bigger first steps beat it, in float32."""
     from nst_lab.bench import QUALITY_METHODS
-    from nst_lab.cli import _quality_names, main
+    from nst_lab.cli import main
 
-    assert _quality_names() == list(QUALITY_METHODS)  # the CLI's copy of the names
     assert main(["bench", "--size", "32", "--steps", "5", "--warmup", "1", "--no-memory", "--quality",
                  "--quality-size", "32", "--reference-steps", "3", "--quality-methods", "fast,float32-lbfgs"]) == 0
     out = capsys.readouterr().out.split("| method (32x32)")[1]
@@ -379,7 +381,10 @@ def test_time_to_quality_smoke(capsys):
 
 
 def test_quality_methods_are_checked(capsys):
-    from nst_lab.cli import main
+    from nst_lab.bench import QUALITY_METHODS
+    from nst_lab.cli import _quality_names, main
+
+    assert _quality_names() == list(QUALITY_METHODS)  # the CLI's copy of the names
 
     assert main(["bench", "--quality", "--quality-methods", "fast,warp"]) == 2
     assert "give a comma-separated list of auto-adam" in capsys.readouterr().err

@@ -159,6 +159,16 @@ def test_fast_preset_sets_the_cosine_schedule_and_seed_preset_undoes_it(studio):
     assert (studio.read_config().lr_schedule, studio.read_config().epochs) == ("constant", 1001)
 
 
+def test_cosine_below_its_final_rate_is_one_studio_error_line(studio):
+    studio.schedule.value, studio.learning_rate.value = "cosine", 0.001
+    studio.run_button.click()
+    assert studio.job is None
+    assert studio.last_message.startswith("error: final_learning_rate (0.002) is above learning_rate (0.001)")
+    assert "pick a learning rate of at least 0.002, the constant schedule" in studio.last_message
+    studio.learning_rate.value = 0.002
+    assert studio.read_config().lr_schedule == "cosine"  # equal rates are allowed (a flat schedule)
+
+
 def test_sliders_start_at_the_seed_layer_weights(tiny_vgg):
     studio = Studio(vgg=tiny_vgg, weights_info=WeightsInfo("random", "tiny"))
     assert [(s.description, s.value) for s in studio.style_weights] == [
