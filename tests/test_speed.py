@@ -381,13 +381,16 @@ def test_time_to_quality_smoke(capsys):
 
 
 def test_quality_methods_are_checked(capsys):
-    from nst_lab.bench import QUALITY_METHODS
-    from nst_lab.cli import _quality_names, main
-
-    assert _quality_names() == list(QUALITY_METHODS)  # the CLI's copy of the names
+    from nst_lab.cli import main
 
     assert main(["bench", "--quality", "--quality-methods", "fast,warp"]) == 2
-    assert "give a comma-separated list of auto-adam" in capsys.readouterr().err
+    captured = capsys.readouterr()
+    err = captured.err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: --quality-methods: unknown warp;")
+    assert "give a comma-separated list of auto-adam, float32-cosine, fast, float32-lbfgs" in err[0]
+    assert captured.out == ""  # refused before any timing
+    assert main(["bench", "--quality", "--quality-methods", ","]) == 2
+    assert "names no method" in capsys.readouterr().err
 
 
 def test_seed_step_as_written_scores_the_sliced_layers(vgg_random):
