@@ -5,98 +5,29 @@ Lesson: notebooks/01_vgg19.ipynb
 
 from __future__ import annotations
 
-import io
 import os
-import urllib.error
-import urllib.request
-import warnings
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import tensorflow as tf
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageOps
 
 from nst_lab.errors import ImageLoadError
+from nst_lab.files import (
+    DATA_DIR,
+    DEFAULT_CONTENT,
+    DEFAULT_STYLE,
+    ImageSource,
+    atomic_write,
+    bundled_images,
+    default_pair,
+    describe_source,
+    read_image,
+)
 
-ImageSource = str | os.PathLike | bytes | Image.Image
-MAX_PIXELS = 64_000_000  # refuse bigger images before decoding them (decompression bombs)
-MAX_FILE_BYTES = 200 * 1024 * 1024
-URL_TIMEOUT_S = 15.0
-
-
-def _data_dir() -> Path:
-    """``$NST_LAB_DATA`` if set, else the repository's ``data/`` next to the package."""
-    override = os.environ.get("NST_LAB_DATA")
-    return Path(override) if override else Path(__file__).resolve().parent.parent / "data"
-
-
-DATA_DIR = _data_dir()
-
-
-def _describe(source: ImageSource) -> str:
-    if isinstance(source, bytes):
-        return f"<{len(source)} bytes>"
-    if isinstance(source, Image.Image):
-        return f"<PIL image {source.mode} {source.size[0]}x{source.size[1]}>"
-    return str(source)
-
-
-def _read_url(url: str) -> bytes:
-    try:
-        with urllib.request.urlopen(url, timeout=URL_TIMEOUT_S) as response:  # noqa: S310
-            data = response.read(MAX_FILE_BYTES + 1)
-    except (urllib.error.URLError, OSError, ValueError) as exc:
-        reason = getattr(exc, "reason", exc)
-        raise ImageLoadError(
-            f"could not download {url}: {reason}. Check that you are online and the address "
-            "is right, or download the image and pass its path"
-        ) from None
-    if len(data) > MAX_FILE_BYTES:
-        raise ImageLoadError(f"{url} is larger than {MAX_FILE_BYTES // 2**20} MB")
-    return data
-
-
-def _read_bytes(source: str | os.PathLike) -> bytes:
-    path = Path(source).expanduser()
-    if not path.exists():
-        raise ImageLoadError(f"{path}: no such file. Check the path, or use one of {DATA_DIR}")
-    if path.is_dir():
-        raise ImageLoadError(f"{path} is a folder, not an image file")
-    size = path.stat().st_size
-    if size == 0:
-        raise ImageLoadError(f"{path} is empty (0 bytes): re-download or re-export the image")
-    if size > MAX_FILE_BYTES:
-        raise ImageLoadError(f"{path} is {size / 2**20:.0f} MB, more than the {MAX_FILE_BYTES // 2**20} MB allowed")
-    return path.read_bytes()
-
-
-def _open(data: bytes, name: str) -> Image.Image:
-    if not data:
-        raise ImageLoadError(f"{name} is empty (0 bytes)")
-    previous = Image.MAX_IMAGE_PIXELS
-    try:
-        Image.MAX_IMAGE_PIXELS = MAX_PIXELS
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            image = Image.open(io.BytesIO(data))
-            width, height = image.size
-            if width * height > MAX_PIXELS:
-                raise Image.DecompressionBombError("too many pixels")
-            image.seek(0)  # animated GIF / WebP / multipage TIFF: first frame
-            image.load()
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise ImageLoadError(
-            f"{name} has too many pixels (limit {MAX_PIXELS:,}): it may be a decompression "
-            "bomb; shrink it with an image editor first"
-        ) from None
-    except UnidentifiedImageError:
-        raise ImageLoadError(f"{name} is not an image Pillow can read (PNG, JPEG, WebP, ...)") from None
-    except (OSError, SyntaxError, ValueError, EOFError) as exc:
-        raise ImageLoadError(f"{name} is damaged or truncated ({exc}): re-download or re-export it") from None
-    finally:
-        Image.MAX_IMAGE_PIXELS = previous
-    return image
-
+__all__ = ["DATA_DIR", "DEFAULT_CONTENT", "DEFAULT_STYLE", "ImageSource", "as_image", "bundled_images", "default_pair",
+           "load_image", "save_image", "tensor_to_image"]
 
 def _to_rgb_array(image: Image.Image) -> np.ndarray:
     """Any PIL mode -> float32 array (H, W, 3) in [0, 1]; transparency composited on white."""
@@ -147,19 +78,8 @@ def load_image(
     Raises:
         ImageLoadError: missing, empty, truncated, non-image or oversized input.
     """
-    name = _describe(source)
-    if isinstance(source, Image.Image):
-        image = source
-    elif isinstance(source, bytes):
-        image = _open(source, name)
-    elif isinstance(source, (str, os.PathLike)):
-        text = str(source)
-        data = _read_url(text) if text.startswith(("http://", "https://")) else _read_bytes(source)
-        image = _open(data, name)
-    else:
-        raise ImageLoadError(
-            f"load_image expected a path, URL, bytes or PIL image, got {type(source).__name__}"
-        )
+    name = describe_source(source)
+    image = read_image(source)
     try:
         rgb = _to_rgb_array(image)
     except (OSError, ValueError) as exc:
@@ -183,16 +103,13 @@ def tensor_to_image(tensor: tf.Tensor | np.ndarray) -> Image.Image:
     return Image.fromarray(np.round(np.clip(array, 0.0, 1.0) * 255).astype(np.uint8))
 
 
-def save_image(tensor: tf.Tensor | np.ndarray, path: str | os.PathLike, overwrite: bool = False) -> Path:
+def save_image(tensor: tf.Tensor | np.ndarray, path: str | os.PathLike[str], overwrite: bool = False) -> Path:
     """Save a float image in [0, 1] as PNG/JPEG (by suffix); refuses to overwrite by default."""
     target = Path(path)
     if target.exists() and not overwrite:
         raise FileExistsError(f"{target} exists; choose another name or pass overwrite=True")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(target.name + ".part")
-    tensor_to_image(tensor).save(tmp, format=_format_for(target))
-    os.replace(tmp, target)
-    return target
+    picture = tensor_to_image(tensor)
+    return atomic_write(target, lambda handle: picture.save(handle, format=_format_for(target)))
 
 
 def _format_for(path: Path) -> str:
@@ -200,10 +117,22 @@ def _format_for(path: Path) -> str:
     return {".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP"}.get(suffix, "PNG")
 
 
-def bundled_images() -> dict[str, Path]:
-    """The images shipped in ``data/``: name (file stem) -> path."""
-    found = {}
-    for folder in ("content", "style"):
-        for path in sorted((DATA_DIR / folder).glob("*.jpg")):
-            found[f"{folder}/{path.stem}"] = path
-    return found
+def as_image(source: Any, size: int | tuple[int, int], max_dim: int | None = None) -> tf.Tensor:
+    """An image source loaded at ``size`` (and ``max_dim``), or an array/tensor used as it is.
+
+    Args:
+        source: anything ``load_image`` reads, or a (1, H, W, 3) / (H, W, 3) array or tensor in [0, 1].
+        size: a square side in px, or an exact (H, W); an array is resized (through PIL, like a file)
+            only when ``size`` is an (H, W) it does not already have.
+        max_dim: keep the aspect ratio, longest side in px (files only).
+
+    Returns:
+        (1, H, W, 3) float32 tensor in [0, 1].
+    """
+    if isinstance(source, (tf.Tensor, tf.Variable, np.ndarray)):
+        array = np.asarray(source, dtype=np.float32)
+        array = array[None] if array.ndim == 3 else array
+        if not isinstance(size, tuple) or tuple(array.shape[1:3]) == size:
+            return tf.constant(array)
+        source = tensor_to_image(array)
+    return load_image(source, size=size, max_dim=None if isinstance(size, tuple) else max_dim)

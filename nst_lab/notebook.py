@@ -19,13 +19,13 @@ class Profile:
 
     name: str  # "full" or "quick"
     size: int  # image side in px for experiments
-    epochs: int  # steps of the main run
-    experiment_epochs: int  # steps of each small experiment (reconstructions, grids)
+    steps: int  # steps of the main run
+    experiment_steps: int  # steps of each small experiment (reconstructions, grids)
     save_every: int  # snapshot period of the main run
 
 
-FULL = Profile("full", size=400, epochs=1001, experiment_epochs=200, save_every=250)
-QUICK = Profile("quick", size=64, epochs=12, experiment_epochs=6, save_every=4)
+FULL = Profile("full", size=400, steps=1001, experiment_steps=200, save_every=250)
+QUICK = Profile("quick", size=64, steps=12, experiment_steps=6, save_every=4)
 
 
 def is_quick() -> bool:
@@ -37,7 +37,7 @@ def profile(announce: bool = True) -> Profile:
     active = QUICK if is_quick() else FULL
     if announce:
         why = "NST_LAB_QUICK is set: small images, few steps (for CI)" if active is QUICK else "the real settings"
-        print(f"Profile: {active.name} ({why}); image size {active.size} px, main run {active.epochs} steps")
+        print(f"Profile: {active.name} ({why}); image size {active.size} px, main run {active.steps} steps")
     return active
 
 

@@ -5,8 +5,6 @@ Lesson: notebooks/04_adam.ipynb
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 import tensorflow as tf
 
 
@@ -48,38 +46,3 @@ def adam_update(
     v_hat = v / (1.0 - tf.pow(beta2, t))
     theta = theta - learning_rate * m_hat / (tf.sqrt(v_hat) + epsilon)
     return theta, m, v
-
-
-@dataclass
-class HandAdam:
-    """A minimal optimizer around ``adam_update`` with Keras' ``apply_gradients`` interface.
-
-    It lets the training loop run on the hand-written update instead of
-    ``tf.keras.optimizers.Adam``; both give the same trajectory to float32 precision.
-    """
-
-    learning_rate: float = 0.001
-    beta1: float = 0.9
-    beta2: float = 0.999
-    epsilon: float = 1e-8
-    _slots: dict[int, tuple[tf.Variable, tf.Variable]] = field(default_factory=dict, repr=False)
-    _step: tf.Variable | None = field(default=None, repr=False)
-
-    def apply_gradients(self, grads_and_vars: list[tuple[tf.Tensor, tf.Variable]]) -> None:
-        if self._step is None:
-            self._step = tf.Variable(0, dtype=tf.int64, trainable=False)
-        self._step.assign_add(1)
-        for grad, var in grads_and_vars:
-            key = id(var)
-            if key not in self._slots:
-                self._slots[key] = (
-                    tf.Variable(tf.zeros_like(var), trainable=False),
-                    tf.Variable(tf.zeros_like(var), trainable=False),
-                )
-            m, v = self._slots[key]
-            new_theta, new_m, new_v = adam_update(
-                var, grad, m, v, self._step, self.learning_rate, self.beta1, self.beta2, self.epsilon
-            )
-            m.assign(new_m)
-            v.assign(new_v)
-            var.assign(new_theta)

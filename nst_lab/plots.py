@@ -16,33 +16,42 @@ from nst_lab.images import tensor_to_image
 
 
 def final_figure(image: np.ndarray, losses: Mapping[str, Sequence[float]], title: str = "Final result",
-                 note: str = "") -> Figure:
-    """The seed's closing figure: the generated image beside the total-loss curve.
+                 note: str = "", alpha: float = 1.0, beta: float = 1.0) -> Figure:
+    """The seed's closing figure: the generated image beside the cost curves.
+
+    The curves are the parts that add up to the total: alpha * J_content and beta * J_style, so
+    the picture of the trade-off is the one the optimiser sees. Zero values (the content cost at
+    step 0 when G starts as C) have no place on the log axis and are left out.
 
     Args:
         image: (1, H, W, 3) or (H, W, 3) floats in [0, 1].
-        losses: {"total": [...], "content": [...], "style": [...]} per step.
+        losses: {"total": [...], "content": [...], "style": [...]} per step, unweighted parts.
         title: title over the image.
-        note: a line under the figure, e.g. the random-weights warning.
+        note: a line under the figure, e.g. the feature network in use.
+        alpha, beta: the run's weights of the content and style costs.
     """
-    fig, (ax_img, ax_loss) = plt.subplots(1, 2, figsize=(10, 4))
+    fig, (ax_img, ax_loss) = plt.subplots(1, 2, figsize=(11, 4))
     ax_img.imshow(tensor_to_image(image))
     ax_img.set_title(title)
     ax_img.axis("off")
-    steps = np.arange(len(losses.get("total", [])))
-    for key in ("total", "content", "style"):
-        values = losses.get(key, [])
-        if len(values):
-            ax_loss.plot(steps, values, label=key)
-    ax_loss.set_title("Loss over iterations")
-    ax_loss.set_xlabel("Iteration")
-    ax_loss.set_ylabel("Cost")
-    ax_loss.set_yscale("log")
-    if ax_loss.lines:  # a run stopped before its first step has no curve to label
-        ax_loss.legend()
+    curves = {"total J": (losses.get("total", []), 1.0), f"alpha * J_content (alpha={alpha:g})":
+              (losses.get("content", []), alpha), f"beta * J_style (beta={beta:g})": (losses.get("style", []), beta)}
+    for label, (values, weight) in curves.items():
+        scaled = np.asarray(values, dtype=np.float64) * weight
+        shown = np.where(scaled > 0, scaled, np.nan)  # log axis: zeros are left out, not drawn at -inf
+        if np.isfinite(shown).any():
+            ax_loss.plot(np.arange(len(scaled)), shown, label=label)
+    ax_loss.set_title("Cost over steps")
+    ax_loss.set_xlabel("step")
+    ax_loss.set_ylabel("cost")
+    if ax_loss.lines:
+        ax_loss.set_yscale("log")
+        ax_loss.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), fontsize=8, frameon=False)
+    else:  # a run stopped before its first step has no curve
+        ax_loss.text(0.5, 0.5, "no steps ran", ha="center", va="center", transform=ax_loss.transAxes)
     if note:
         fig.text(0.5, 0.01, note, ha="center", fontsize=8, color="firebrick", wrap=True)
-    fig.tight_layout(rect=(0, 0.05 if note else 0, 1, 1))
+    fig.tight_layout(rect=(0, 0.06 if note else 0, 1, 1))
     return fig
 
 

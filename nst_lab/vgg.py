@@ -15,23 +15,13 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from nst_lab.errors import WeightsError
+from nst_lab.config import VGG19_BLOCKS
+from nst_lab.errors import WeightsError, first_line
+from nst_lab.files import HOW_TO_GET_IMAGENET, IMAGENET_FILE, IMAGENET_MD5, IMAGENET_URL, check_weights_file
 
-# The real Keras download (keras.applications.vgg19): URL, cache name and MD5 checksum.
-IMAGENET_URL = (
-    "https://storage.googleapis.com/tensorflow/keras-applications/vgg19/"
-    "vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5"
-)
-IMAGENET_FILE = "vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5"
-IMAGENET_MD5 = "253f8cb515780f3b799900260a226db6"
 RANDOM_NOTE = (
     "RANDOM VGG19 WEIGHTS (He-normal, seeded): features are not ImageNet features, so "
     "results show the mechanics, not real style transfer"
-)
-HOW_TO_GET_IMAGENET = (
-    "to get the real weights, go online once and run `nst-lab stylize --weights imagenet` "
-    f"(it caches {IMAGENET_FILE} in ~/.keras/models), or download {IMAGENET_URL} and pass "
-    "--weights PATH"
 )
 
 
@@ -84,23 +74,17 @@ def he_normal_weights(model: keras.Model, seed: int) -> None:
 
 
 def _load_file(model: keras.Model, path: Path) -> None:
-    if not path.exists():
-        raise WeightsError(f"weights file {path} does not exist; {HOW_TO_GET_IMAGENET}")
-    if path.suffix not in (".h5", ".keras") or path.stat().st_size == 0:
-        raise WeightsError(
-            f"weights file {path} is not a Keras .h5 weights file; {HOW_TO_GET_IMAGENET}"
-        )
+    check_weights_file(path)
     try:
         model.load_weights(str(path))
     except Exception as exc:  # Keras raises many types for a wrong or damaged file
-        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise WeightsError(
-            f"could not load VGG19 weights from {path} ({first_line[:200]}); it must be the "
+            f"could not load VGG19 weights from {path} ({first_line(exc, 200)}); it must be the "
             f"no-top VGG19 file {IMAGENET_FILE} or one saved from nst_lab's VGG19"
         ) from None
 
 
-def load_vgg19(weights: str | os.PathLike = "auto", seed: int = 272) -> tuple[keras.Model, WeightsInfo]:
+def load_vgg19(weights: str | os.PathLike[str] = "auto", seed: int = 272) -> tuple[keras.Model, WeightsInfo]:
     """Build the frozen VGG19 (no top, any input size >= 32 px) with the chosen weights.
 
     Args:
@@ -193,7 +177,8 @@ def build_tiny_vgg(seed: int = 0, width: int = 4) -> keras.Model:
     Checks and unit tests use it because it builds in milliseconds from NumPy weights.
     """
     rng = np.random.RandomState(seed)
-    plan = [(1, 2, 1), (2, 2, 2), (3, 4, 2), (4, 4, 2), (5, 4, 2)]  # block, convs, width mult
+    mults = [1, 2, 2, 2, 2]  # channels per block in units of ``width`` (VGG19's own: 1, 2, 4, 8, 8)
+    plan = [(block, convs, mult) for block, ((convs, _), mult) in enumerate(zip(VGG19_BLOCKS, mults), 1)]
     inputs = keras.Input((None, None, 3), name="input_layer")
     x, channels_in = inputs, 3
     for block, convs, mult in plan:

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # The whole test suite: unit and CLI tests, then every solution notebook under nbval (quick profile).
+# Installs what it needs: .venv with the dev extra, Debian's chromium and bubblewrap (apt-get, as root).
 set -euo pipefail
-. "$(dirname "$0")/setup.sh"
-bash scripts/browser-deps.sh  # chromium for tests/test_browser.py (playwright comes with the dev extra)
+. "$(dirname "${BASH_SOURCE[0]}")/setup.sh"
+cd "$NST_LAB_REPO"
+bash scripts/system-deps.sh  # chromium (browser test) and bubblewrap (the grader's sandbox)
 export MPLBACKEND=Agg
 python -m pytest tests "$@"
 if compgen -G "notebooks/solutions/*.ipynb" > /dev/null; then

@@ -2,11 +2,49 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 import keras
 import numpy as np
 import tensorflow as tf
 
-from nst_lab.optim import HandAdam, adam_update
+from nst_lab.optim import adam_update
+
+
+@dataclass
+class HandAdam:  # the hand-written update behind Keras' optimizer interface, for this test
+    """A minimal optimizer around ``adam_update`` with Keras' ``apply_gradients`` interface.
+
+    It lets the training loop run on the hand-written update instead of
+    ``tf.keras.optimizers.Adam``; both give the same trajectory to float32 precision.
+    """
+
+    learning_rate: float = 0.001
+    beta1: float = 0.9
+    beta2: float = 0.999
+    epsilon: float = 1e-8
+    _slots: dict[int, tuple[tf.Variable, tf.Variable]] = field(default_factory=dict, repr=False)
+    _step: tf.Variable | None = field(default=None, repr=False)
+
+    def apply_gradients(self, grads_and_vars: list[tuple[tf.Tensor, tf.Variable]]) -> None:
+        if self._step is None:
+            self._step = tf.Variable(0, dtype=tf.int64, trainable=False)
+        self._step.assign_add(1)
+        for grad, var in grads_and_vars:
+            key = id(var)
+            if key not in self._slots:
+                self._slots[key] = (
+                    tf.Variable(tf.zeros_like(var), trainable=False),
+                    tf.Variable(tf.zeros_like(var), trainable=False),
+                )
+            m, v = self._slots[key]
+            new_theta, new_m, new_v = adam_update(
+                var, grad, m, v, self._step, self.learning_rate, self.beta1, self.beta2, self.epsilon
+            )
+            m.assign(new_m)
+            v.assign(new_v)
+            var.assign(new_theta)
+
 
 
 def _problem():

@@ -10,8 +10,9 @@ import pytest
 import tensorflow as tf
 
 from nst_lab.config import STYLE_LAYERS, StyleConfig
-from nst_lab.runs import stylize
-from nst_lab.train import StyleTransfer, initial_image, train_step
+from nst_lab.engine.runs import stylize
+from nst_lab.engine.transfer import Network, initial_image, prepare_transfer
+from nst_lab.train import train_step
 from nst_lab.vgg import FeatureExtractor, WeightsInfo
 
 TINY = WeightsInfo("random", "tiny test VGG", "RANDOM test weights")
@@ -25,8 +26,9 @@ def _images(seed=0, side=32):
 
 def _transfer(tiny_vgg, **changes):
     content, style = _images()
-    config = StyleConfig(size=32, epochs=4, save_every=2, weights="random").replace(**changes)
-    return StyleTransfer(content, style, config, vgg=tiny_vgg, weights=TINY)
+    # float32 explicitly: the default precision is now "auto" (bfloat16 on CPUs with AMX/AVX512-BF16)
+    config = StyleConfig(size=32, steps=4, save_every=2, weights="random", precision="float32").replace(**changes)
+    return prepare_transfer(content, style, config, network=Network(tiny_vgg, TINY))
 
 
 def test_init_modes():
@@ -77,18 +79,20 @@ def test_library_step_equals_graded_train_step(tiny_vgg):
     t = _transfer(tiny_vgg)
     extractor = FeatureExtractor(tiny_vgg, t.config.layer_names)
     image = tf.Variable(t.image())
-    J = train_step(image, extractor, t.a_C, t.a_S, keras.optimizers.Adam(0.03), 100.0, 10.0, STYLE_LAYERS)
+    a_C, a_S = extractor(t.content_image), extractor(t.style_images[0])  # every layer, as the graded step takes
+    J = train_step(image, extractor, a_C, a_S, keras.optimizers.Adam(0.03), 100.0, 10.0, STYLE_LAYERS)
     total, _, _ = t.step()
     assert float(J) == pytest.approx(total, rel=1e-5)
     np.testing.assert_allclose(image.numpy(), t.image(), atol=2e-5)  # graph vs eager round-off
 
 
 def test_non_finite_loss_stops_with_clear_message_and_keeps_last_good_image(tiny_vgg, tmp_path):
-    t = _transfer(tiny_vgg, alpha=1e38, beta=1e38, epochs=5)
+    t = _transfer(tiny_vgg, alpha=1e38, beta=1e38, steps=5)
     result = stylize(None, None, out_dir=tmp_path, progress=False, transfer=t)
     assert result.status == "non-finite loss"
     assert result.status == "non-finite loss" and f"at step {result.steps_done}" in result.message
-    assert "infinite or NaN" in result.message and "--alpha" in result.message
+    # the library names config fields (the CLI maps them to --alpha/--beta/--lr when printing)
+    assert "infinite or NaN" in result.message and "lower alpha/beta or learning_rate" in result.message
     assert np.all(np.isfinite(result.image))
     record = json.loads((result.run_dir / "run.json").read_text())
     assert record["status"] == "non-finite loss" and (result.run_dir / "final.png").exists()
@@ -99,7 +103,7 @@ def test_interrupt_keeps_what_was_made(tiny_vgg, tmp_path):
         if step == 2:
             raise KeyboardInterrupt
 
-    t = _transfer(tiny_vgg, epochs=50, save_every=1)
+    t = _transfer(tiny_vgg, steps=50, save_every=1)
     result = stylize(None, None, out_dir=tmp_path, progress=False, on_step=interrupt_at_step_2, transfer=t)
     assert result.status == "interrupted" and result.steps_done == 3
     record = json.loads((result.run_dir / "run.json").read_text())
@@ -123,24 +127,23 @@ def test_each_run_gets_a_new_folder_and_a_complete_run_json(tiny_vgg, tmp_path):
 
 
 def test_stylize_from_files_with_full_vgg_random(image_files, tmp_path):
-    config = StyleConfig(size=32, epochs=2, save_every=0, weights="random")
+    config = StyleConfig(size=32, steps=2, save_every=0, weights="random")
     result = stylize(image_files["content"], image_files["style"], config, out_dir=tmp_path, progress=False)
     assert result.status == "finished" and result.image.shape == (1, 32, 32, 3)
     assert result.weights.kind == "random" and not (result.run_dir / "snapshots").exists()
 
 
 def test_max_dim_run_resizes_style_to_content_shape(image_files, tiny_vgg):
-    from nst_lab.runs import _as_image
+    from nst_lab.images import as_image
 
     config = StyleConfig(max_dim=48, weights="random")
-    content = _as_image(image_files["content"], config)
-    style = _as_image(image_files["style"], config, shape=tuple(content.shape[1:3]))
+    content = as_image(image_files["content"], config.size, config.max_dim)
+    style = as_image(image_files["style"], tuple(content.shape[1:3]))
     assert content.shape == style.shape == (1, 40, 48, 3)
 
 
 def test_coarse_to_fine_loads_vgg19_once(monkeypatch, tiny_vgg):
-    import nst_lab.vgg
-    from nst_lab.runs import plain_transfer
+    import nst_lab.engine.transfer
 
     calls = []
 
@@ -148,7 +151,10 @@ def test_coarse_to_fine_loads_vgg19_once(monkeypatch, tiny_vgg):
         calls.append(weights)
         return tiny_vgg, TINY
 
-    monkeypatch.setattr(nst_lab.vgg, "load_vgg19", counting_load)
+    monkeypatch.setattr(nst_lab.engine.transfer, "load_vgg19", counting_load)
     content, style = _images(side=64)
-    transfer = plain_transfer(content, style, StyleConfig(size=64, epochs=2, scales=2, weights="random"))
-    assert calls == ["random"] and transfer.vgg is tiny_vgg
+    config = StyleConfig(size=64, steps=2, scales=2, weights="random", precision="float32")
+    transfer = nst_lab.engine.transfer.prepare_transfer(content, style, config)
+    # float32 runs the loaded model itself: the extractor reads tiny_vgg's own layers
+    assert calls == ["random"] and transfer.weights_info is TINY
+    assert transfer.extractor.model.get_layer("block1_conv1") is tiny_vgg.get_layer("block1_conv1")

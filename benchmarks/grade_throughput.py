@@ -1,0 +1,84 @@
+"""CPU seconds per notebook of `nst-lab grade` on a class of notebooks that hold every graded function.
+
+    python benchmarks/grade_throughput.py --notebooks 30 --workers 2
+
+Each notebook is made from the graded cells of notebooks/solutions (so every exercise earns full
+marks and runs to the end). The grader runs as a subprocess.
+The sandboxes' processes are not counted in RUSAGE_CHILDREN (bwrap does not pass them on), so the
+table also gives the exercises' CPU as the fork server measured it, and the whole machine's CPU
+time from /proc/stat, which is the grader's alone only on an otherwise idle machine.
+Prints one Markdown table. Not a test: absolute times drift on a shared machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def class_notebook() -> dict:
+    """One notebook holding every graded cell of the solutions (and their checks)."""
+    cells = []
+    for path in sorted((ROOT / "notebooks" / "solutions").glob("0*.ipynb")):
+        for cell in json.loads(path.read_text())["cells"]:
+            source = "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
+            if cell["cell_type"] == "code" and "# GRADED FUNCTION:" in source:
+                cells.append({"cell_type": "code", "source": source, "metadata": {}, "outputs": [],
+                              "execution_count": None})
+    return {"cells": cells, "metadata": {}, "nbformat": 4, "nbformat_minor": 5}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--notebooks", type=int, default=30)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--command", default=f"{sys.executable} -m nst_lab grade",
+                        help="the grader to time (e.g. an older checkout's)")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as folder:
+        submissions = Path(folder) / "class"
+        notebook = json.dumps(class_notebook())
+        for i in range(args.notebooks):
+            (submissions / f"student{i:02d}").mkdir(parents=True)
+            (submissions / f"student{i:02d}" / "all.ipynb").write_text(notebook)
+        out = Path(folder) / "out"
+        machine_before = _machine_cpu()
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        start = time.perf_counter()
+        done = subprocess.run([*args.command.split(), str(submissions), "-o", str(out), "--workers",
+                               str(args.workers), "--quiet", "--seed", "12345"], capture_output=True, text=True,
+                              env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}, check=False)
+        wall = time.perf_counter() - start
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        machine = _machine_cpu() - machine_before
+        tree = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+        rows = json.loads((out / "grades.json").read_text())["submissions"] if done.returncode == 0 else []
+        full = sum(1 for r in rows if r["total"] == r["max"] > 0)
+        sandbox = sum(e.get("cpu_s", 0.0) for r in rows for e in r["exercises"].values())
+    if done.returncode != 0:
+        sys.exit(f"the grader failed: {done.stderr.strip().splitlines()[-1:]}")
+    n = args.notebooks
+    print("| notebooks | workers | wall s | grader CPU s (process tree) | exercises' CPU s (sandbox) "
+          "| machine CPU s (/proc/stat) | machine CPU s per notebook | full marks |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
+    print(f"| {n} | {args.workers} | {wall:.1f} | {tree:.1f} | {sandbox:.1f} | {machine:.1f} | {machine / n:.2f} | "
+          f"{full}/{len(rows)} |")
+
+
+def _machine_cpu() -> float:
+    """CPU seconds every process on the machine has used (user + nice + system), from /proc/stat."""
+    fields = Path("/proc/stat").read_text().splitlines()[0].split()[1:]
+    return (int(fields[0]) + int(fields[1]) + int(fields[2])) / os.sysconf("SC_CLK_TCK")
+
+
+if __name__ == "__main__":
+    main()

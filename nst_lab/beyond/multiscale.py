@@ -1,0 +1,256 @@
+"""A training-free feature network for style transfer offline: one layer of random filters per scale.
+
+Without ImageNet weights, VGG19 with random He-normal weights matches style Gram matrices yet
+produces coloured pixel noise, not style. Ustyuzhaninov, Brendel, Gatys and Bethge ("What does
+it take to generate natural textures?", ICLR 2017) found that a *single* convolution layer of
+random filters, taken at several filter sizes with many maps each, already synthesises textures
+close to VGG19's. This module builds such a network from a seed, in NumPy:
+
+- ``scale1_conv`` ... ``scaleN_conv``: reflect padding, then a Conv2D of random kernels of
+  growing size (3x3 up to 23x23) and ReLU. Each kernel is white noise blurred in proportion to
+  its size, so big kernels see strokes and blobs while pixel-scale detail is left to the small
+  ones (white big kernels make the optimiser dither the picture with pixel noise). The input is
+  centred on 0.5 through the bias, so colour and texture both show in the responses. The two
+  largest banks use stride 2; their kernels are smooth enough that this leaves no grid. Their
+  Gram matrices are the style representation.
+- ``content``: smooth zero-mean random filters on the luminance, linear, stride 2. They keep
+  where the edges of the photograph are at a coarse scale and leave colours and fine strokes
+  free for the style. (An average-pooling front end was tried first: its gradient is constant
+  over each pooling block and printed a block grid on the picture.)
+
+The model plugs into the engine like VGG19 (``StyleTransfer(..., vgg=build_multiscale())``) with
+``MULTISCALE_STYLE_LAYERS``, ``MULTISCALE_CONTENT_LAYER`` and the cost weights of
+``MULTISCALE_DEFAULTS``, which differ from VGG19's because the feature scales differ.
+
+Lesson: notebooks/08_trained_network.ipynb
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+MULTISCALE_NOTE = (
+    "training-free multi-scale random-filter network (Ustyuzhaninov et al. 2017), not ImageNet VGG19"
+)
+# (kernel size, level) of each style bank, smallest first.
+MULTISCALE_BANKS: tuple[tuple[int, int], ...] = ((3, 1), (5, 1), (7, 1), (11, 1), (7, 2), (11, 2))
+HALF_SIGMA = 1.0  # px: Gaussian blur before the half-resolution copy
+MULTISCALE_MAPS = 64  # feature maps per bank
+MULTISCALE_SMOOTHING = 0.12  # Gaussian blur of the style kernels, as a fraction of their side
+CONTENT_KERNEL = 17  # kernel side of the content filters
+CONTENT_SIGMA = 2.5  # blur of the content kernels in px
+CONTENT_STRIDE = 2
+CONTENT_MAPS = 32
+# Style weights: the inverse of each bank's style cost between content and style (geometric mean over
+# the 3 bundled pairs at 192 px, seed 272), scaled to a geometric mean of 1, so every scale counts alike.
+# Smooth big kernels respond ~1000x more strongly than 3x3 ones; equal weights let them drown the rest.
+MULTISCALE_STYLE_LAYERS: list[tuple[str, float]] = [
+    ("scale1_conv", 65.7), ("scale2_conv", 5.59), ("scale3_conv", 1.80),
+    ("scale4_conv", 0.389), ("scale5_conv", 0.102), ("scale6_conv", 0.038),
+]
+MULTISCALE_CONTENT_LAYER = "content"
+# Cost weights and Adam rate for this network, chosen by measurement (see the module's tests).
+MULTISCALE_DEFAULTS: dict[str, float] = {"alpha": 10.0, "beta": 10.0, "learning_rate": 0.03}
+
+
+@keras.saving.register_keras_serializable(package="nst_lab")
+class ReflectPad2D(keras.layers.Layer):
+    """Pad height and width by mirroring the picture (no repeated edge row), so borders look like insides.
+
+    Args (constructor):
+        pad: pixels added on each side of both spatial axes (>= 0).
+
+    Call:
+        x: (batch, H, W, C), any float dtype; H and W must exceed ``pad``.
+
+    Returns:
+        (batch, H + 2 pad, W + 2 pad, C), the layer's compute dtype.
+
+    Lesson: notebooks/08_trained_network.ipynb
+    """
+
+    def __init__(self, pad: int, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        if pad < 0:
+            raise ValueError(f"pad must be 0 or more, got {pad}")
+        self.pad = int(pad)
+
+    def call(self, x: tf.Tensor) -> tf.Tensor:
+        if self.pad == 0:
+            return x
+        p = self.pad
+        return tf.pad(x, [[0, 0], [p, p], [p, p], [0, 0]], mode="REFLECT")
+
+    def compute_output_shape(self, input_shape: tuple[int | None, ...]) -> tuple[int | None, ...]:
+        batch, height, width, channels = input_shape
+        grow = lambda n: None if n is None else n + 2 * self.pad  # noqa: E731
+        return batch, grow(height), grow(width), channels
+
+    def get_config(self) -> dict[str, Any]:
+        config = super().get_config()
+        config["pad"] = self.pad
+        return config
+
+
+def _padding_layer(padding: str, pad: int, name: str) -> keras.layers.Layer:
+    if padding == "reflect":
+        return ReflectPad2D(pad, name=name)
+    if padding == "zero":
+        return keras.layers.ZeroPadding2D(pad, name=name)
+    raise ValueError(f"padding {padding!r} is not one of reflect, zero")
+
+
+def style_bank_weights(
+    rng: np.random.RandomState, kernel: int, maps: int, smoothing: float = 0.0, zero_mean: bool = False
+) -> tuple[np.ndarray, np.ndarray]:
+    """Random kernels of one style bank and the bias that centres its input on 0.5.
+
+    Args:
+        rng: the seeded NumPy stream (advanced by kernel * kernel * 3 * maps draws).
+        kernel: kernel side in px.
+        maps: number of filters.
+        smoothing: the kernels' white noise is blurred by a Gaussian of smoothing * kernel px
+            (0 = white He-normal kernels). Smooth large kernels leave pixel-scale detail to the
+            small banks, so their gradients do not dither the picture.
+
+    Returns:
+        (kernel (kernel, kernel, 3, maps) float32, bias (maps,) float32). Every filter has the
+        squared norm 2 of a He-normal N(0, 2/fan_in) kernel on average; conv(x) + bias equals
+        conv(x - 0.5) because reflect padding commutes with subtracting a constant.
+    """
+    w = rng.normal(0.0, 1.0, (kernel, kernel, 3 * maps))
+    sigma = smoothing * kernel
+    if sigma > 0.0:
+        w = _gaussian_smooth(w, sigma)
+    w = w.reshape(kernel, kernel, 3, maps)
+    if zero_mean:
+        w -= w.mean(axis=(0, 1), keepdims=True)
+    w *= np.sqrt(2.0 / (w**2).sum(axis=(0, 1, 2), keepdims=True))
+    bias = -0.5 * w.sum(axis=(0, 1, 2))
+    return w.astype(np.float32), bias.astype(np.float32)
+
+
+def _gaussian_smooth(noise: np.ndarray, sigma: float) -> np.ndarray:
+    """Blur the first two axes of ``noise`` (k, k, ...) with a Gaussian of ``sigma`` px, zero outside the kernel."""
+    k = noise.shape[0]
+    offsets = np.arange(k)[:, None] - np.arange(k)[None, :]
+    taps = np.exp(-0.5 * (offsets / sigma) ** 2)  # (k, k): row i mixes entries j near i
+    return np.einsum("ia,jb,ab...->ij...", taps, taps, noise)
+
+
+def content_weights(
+    rng: np.random.RandomState, kernel: int, maps: int, sigma: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Smooth zero-mean random kernels on luminance: coarse edges, not colours and not fine strokes.
+
+    White noise blurred by a Gaussian of ``sigma`` px, made zero-mean and unit-norm, then spread
+    equally over R, G and B (a third each), so the filters see only luminance.
+
+    Args:
+        rng: the seeded NumPy stream (advanced by kernel * kernel * maps draws).
+        kernel: kernel side in px.
+        maps: number of filters.
+        sigma: blur of the kernels in px; larger keeps only coarser structure of the photograph.
+
+    Returns:
+        (kernel (kernel, kernel, 3, maps) float32, bias (maps,) zeros float32). Each filter sums
+        to 0, so a flat patch of any colour responds 0.
+    """
+    w = _gaussian_smooth(rng.normal(0.0, 1.0, (kernel, kernel, maps)), sigma)
+    w -= w.mean(axis=(0, 1), keepdims=True)
+    w /= np.sqrt((w**2).sum(axis=(0, 1), keepdims=True))
+    w = np.repeat(w[:, :, None, :] / 3.0, 3, axis=2)
+    return w.astype(np.float32), np.zeros(maps, np.float32)
+
+
+def gaussian_taps(sigma: float, radius: int) -> np.ndarray:
+    """Normalised 1-D Gaussian taps of ``sigma`` px on -radius..radius: (2 radius + 1,) float64 summing to 1."""
+    offsets = np.arange(-radius, radius + 1, dtype=np.float64)
+    taps = np.exp(-0.5 * (offsets / sigma) ** 2)
+    return taps / taps.sum()
+
+
+def build_multiscale(
+    seed: int = 272,
+    banks: Sequence[tuple[int, int]] = MULTISCALE_BANKS,
+    maps: int = MULTISCALE_MAPS,
+    padding: str = "reflect",
+    smoothing: float = MULTISCALE_SMOOTHING,
+    colour_banks: int | None = None,
+    content_kernel: int = CONTENT_KERNEL,
+    content_sigma: float = CONTENT_SIGMA,
+    content_stride: int = CONTENT_STRIDE,
+    content_maps: int = CONTENT_MAPS,
+    half_sigma: float = HALF_SIGMA,
+    content_half: bool = False,
+) -> keras.Model:
+    """Build the frozen multi-scale random-filter network from ``seed``.
+
+    Args:
+        seed: seed of ``np.random.RandomState``; the same seed always gives the same weights.
+        banks: (kernel size, level) of each style bank, named ``scale1_conv`` ... in this order;
+            level 1 runs on the picture, level 2 on the half-resolution copy (``half``: Gaussian
+            blur of ``half_sigma`` px, then every second pixel), with stride 1 on either.
+        maps: feature maps per style bank.
+        padding: "reflect" (mirror, no border artefacts) or "zero".
+        smoothing: blur of the style kernels as a fraction of their side (see style_bank_weights).
+        colour_banks: the first ``colour_banks`` banks keep their mean; the later ones are made
+            zero-mean per input channel (blind to flat colour). The default keeps every bank's mean
+            (zero-mean big banks were measured to paint rainbow fringes).
+        content_kernel: kernel side of the content filters.
+        content_sigma: blur of the content kernels in px.
+        content_stride: stride of the content layer.
+        content_maps: number of content filters.
+        half_sigma: blur (px of the picture) before halving; 1 px removes the 2-px checker
+            (its gain at the Nyquist frequency is exp(-2 pi^2 sigma^2 / 4) = 0.007).
+
+    Returns:
+        A Keras functional model, input (None, None, None, 3) float32 in [0, 1], outputs
+        ``[scale1_conv, ..., scaleN_conv, content]``; for a (1, H, W, 3) input and odd kernels
+        ``scale{i}_conv`` has shape (1, ceil(H / level_i), ceil(W / level_i), maps) and
+        ``content`` (1, ceil(H / content_stride), ceil(W / content_stride), content_maps), all
+        float32 (or the compute dtype of a with_precision copy). Not trainable.
+
+    Lesson: notebooks/08_trained_network.ipynb
+    """
+    if not banks:
+        raise ValueError("banks is empty: give at least one (kernel size, level) pair")
+    if any(level not in (1, 2) for _, level in banks):
+        raise ValueError(f"bank levels must be 1 (full resolution) or 2 (half), got {[b[1] for b in banks]}")
+    rng = np.random.RandomState(seed)
+    inputs = keras.Input((None, None, 3), name="input_layer")
+    outputs, weights = [], []
+    half = None
+    if content_half or any(level == 2 for _, level in banks):
+        radius = max(1, int(np.ceil(3 * half_sigma)))
+        x = _padding_layer(padding, radius, "half_pad")(inputs)
+        blur = keras.layers.DepthwiseConv2D(2 * radius + 1, strides=2, padding="valid", use_bias=False, name="half")
+        half = blur(x)
+        taps = gaussian_taps(half_sigma, radius)
+        kernel2d = np.outer(taps, taps)[:, :, None, None] * np.ones((1, 1, 3, 1))
+        weights.append((blur, [kernel2d.astype(np.float32)]))
+    for i, (kernel, level) in enumerate(banks, start=1):
+        source = inputs if level == 1 else half
+        pad = _padding_layer(padding, kernel // 2, f"scale{i}_pad")(source)
+        conv = keras.layers.Conv2D(maps, kernel, padding="valid", activation="relu", name=f"scale{i}_conv")
+        outputs.append(conv(pad))
+        zero_mean = colour_banks is not None and i > colour_banks
+        weights.append((conv, list(style_bank_weights(rng, kernel, maps, smoothing, zero_mean))))
+    if content_half:
+        x = _padding_layer(padding, content_kernel // 2, "content_pad")(half)
+        conv = keras.layers.Conv2D(content_maps, content_kernel, padding="valid", name="content")
+    else:
+        x = _padding_layer(padding, content_kernel // 2, "content_pad")(inputs)
+        conv = keras.layers.Conv2D(content_maps, content_kernel, strides=content_stride, padding="valid", name="content")
+    outputs.append(conv(x))
+    weights.append((conv, list(content_weights(rng, content_kernel, content_maps, content_sigma))))
+    model = keras.Model(inputs, outputs, name="multiscale_random")
+    for layer, values in weights:
+        layer.set_weights(values)
+    model.trainable = False
+    return model

@@ -1,0 +1,57 @@
+"""Coarse-to-fine sizes, and one loop for either optimizer (the levels are built in ``transfer``).
+
+A half-size image costs about a quarter of a full-size step. Optimising it first and
+starting the full-size run from its upsampled result moves the large structures cheaply,
+so the full-size run starts closer to its goal.
+
+Lesson: README.md, section "Speed".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import tensorflow as tf
+
+StepCallback = Callable[[int], None]
+
+
+def scale_sizes(height: int, width: int, scales: int, minimum: int = 32) -> list[tuple[int, int]]:
+    """Sizes of a coarse-to-fine schedule, coarsest first, each level halving the sides.
+
+    Levels that would fall below ``minimum`` px (VGG19's limit) are left out.
+    """
+    sizes = [(height, width)]
+    for _ in range(scales - 1):
+        h, w = sizes[0][0] // 2, sizes[0][1] // 2
+        if min(h, w) < minimum:
+            break
+        sizes.insert(0, (h, w))
+    return sizes
+
+
+def resize(image: tf.Tensor | np.ndarray, height: int, width: int) -> np.ndarray:
+    """Resize (1, h, w, 3) to (1, height, width, 3) (bilinear, antialiased), clipped to [0, 1]."""
+    resized = tf.image.resize(image, (height, width), method="bilinear", antialias=True)
+    return np.clip(resized.numpy(), 0.0, 1.0).astype(np.float32)
+
+
+def run_steps(transfer: Any, steps: int, on_step: StepCallback | None = None,
+              stop_below: float | None = None) -> None:
+    """Advance ``transfer`` by ``steps`` Adam steps or L-BFGS iterations (config.optimizer).
+
+    ``on_step(i)`` runs after each; ``stop_below`` ends the run once the loss reaches it.
+    """
+    if transfer.config.optimizer == "lbfgs":
+        from nst_lab.engine.lbfgs import run_lbfgs
+
+        run_lbfgs(transfer, steps, on_step, stop_below=stop_below)
+        return
+    for i in range(steps):
+        total, _, _ = transfer.step()
+        if on_step is not None:
+            on_step(i)
+        if stop_below is not None and total <= stop_below:
+            return

@@ -1,0 +1,193 @@
+"""Turn solution notebooks into student notebooks: ``nst-lab release SRC -o OUT``.
+
+In every code cell, the lines from ``### BEGIN SOLUTION`` to ``### END SOLUTION`` (markers
+included) become ``# YOUR CODE HERE`` and a ``raise NotImplementedError(...)`` at the same
+indentation, so the check right after says "it raised NotImplementedError: ...: replace this
+line with your code" instead of a confusing NameError. Outputs and execution counts are
+cleared; cell metadata (nbgrader ids, points, tags) and check cells are kept.
+
+The output is a pure function of the input: the same solution notebook gives byte-identical
+student notebooks, so CI can compare them with the committed copies. Every notebook is
+validated before any file is written, and each file is written to a temporary name and then
+renamed, so a bad marker leaves nothing half-written.
+
+Lesson: the instructors' section of README.md.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import re
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from nst_lab.errors import ReleaseError
+from nst_lab.files import atomic_write_text
+
+BEGIN = "### BEGIN SOLUTION"
+END = "### END SOLUTION"
+YOUR_CODE = "# YOUR CODE HERE"
+YOUR_ANSWER = "YOUR ANSWER HERE"
+MARKER = "GRADED FUNCTION:"  # a graded cell's first comment: ``# GRADED FUNCTION: name``
+MANIFEST = "release.json"  # written beside the student notebooks: notebook -> its exercises
+_DEF = re.compile(r"^\s*def\s+(\w+)\s*\(")
+_NAME = re.compile(r"\w{1,64}")
+
+
+def graded_name(source: str) -> str | None:
+    """The name in a cell's ``# GRADED FUNCTION: name`` comment, or None; linear in the cell's length."""
+    for line in source.splitlines():
+        text = line.strip()
+        if text.startswith("#") and MARKER in text:
+            rest = text[1:].strip()
+            if rest.startswith(MARKER):
+                match = _NAME.match(rest[len(MARKER):].strip())
+                if match:
+                    return match.group(0)
+    return None
+
+
+
+
+def _where(label: str, index: int, cell: Any) -> str:
+    metadata = cell.get("metadata")
+    nbgrader = metadata.get("nbgrader") if isinstance(metadata, dict) else None
+    grade_id = nbgrader.get("grade_id") if isinstance(nbgrader, dict) else None
+    return f"{label}, cell {index}" + (f" (grade_id {grade_id!r})" if grade_id else "")
+
+
+def _function_name(lines: Sequence[str], upto: int, source: str) -> str:
+    """The function a solution region belongs to: the nearest ``def`` above it, else the cell's marker."""
+    for line in reversed(lines[:upto]):
+        match = _DEF.match(line)
+        if match:
+            return match.group(1)
+    return graded_name(source) or "this cell"
+
+
+def strip_solutions(source: str, where: str, markdown: bool = False) -> str:
+    """Replace each solution region of one cell's source; raise ReleaseError on bad markers."""
+    lines = source.split("\n")
+    out: list[str] = []
+    begin_at: int | None = None
+    for number, line in enumerate(lines, start=1):
+        marker = line.strip()
+        if marker.startswith(BEGIN):
+            if begin_at is not None:
+                raise ReleaseError(
+                    f"{where}: line {number} opens {BEGIN!r} inside the region opened at "
+                    f"line {begin_at}; close it with {END!r} first (regions cannot nest)"
+                )
+            begin_at = number
+            indent = line[: len(line) - len(line.lstrip())]
+            if markdown:
+                out.append(indent + YOUR_ANSWER)
+            else:
+                name = _function_name(lines, number - 1, source)
+                out.append(indent + YOUR_CODE)
+                out.append(f'{indent}raise NotImplementedError("{name}: replace this line with your code")')
+        elif marker.startswith(END):
+            if begin_at is None:
+                raise ReleaseError(f"{where}: line {number} has {END!r} without a {BEGIN!r} before it")
+            begin_at = None
+        elif begin_at is None:
+            out.append(line)
+    if begin_at is not None:
+        raise ReleaseError(f"{where}: the {BEGIN!r} at line {begin_at} is never closed by {END!r}")
+    return "\n".join(out)
+
+
+def release_notebook(nb: Any, label: str = "notebook") -> Any:
+    """The student version of a solution notebook (a new object; ``nb`` is not modified).
+
+    Args:
+        nb: an ``nbformat`` v4 notebook.
+        label: how error messages name the notebook (usually its path).
+
+    Returns:
+        The notebook with solution regions replaced, outputs and execution counts cleared.
+
+    Raises:
+        ReleaseError: a BEGIN/END SOLUTION marker is unbalanced or nested.
+    """
+    student = copy.deepcopy(nb)
+    exercises = []
+    for index, cell in enumerate(student.cells, start=1):
+        where = _where(label, index, cell)
+        if cell.cell_type in ("code", "markdown"):
+            cell.source = strip_solutions(cell.source, where, markdown=cell.cell_type == "markdown")
+        if cell.cell_type == "code":
+            cell.outputs = []
+            cell.execution_count = None
+            name = graded_name(cell.source)
+            if name and name not in exercises:
+                exercises.append(name)
+        cell.metadata.pop("execution", None)  # Jupyter's run times say nothing to a student
+    student.metadata["nst_lab"] = {"notebook": Path(label).stem, "exercises": exercises}
+    return student
+
+
+def release_text(text: str, label: str) -> str:
+    """Release one notebook given as JSON text; returns the student notebook's text."""
+    import nbformat  # imported here so that `nst-lab --help` stays instant
+
+    try:
+        nb = nbformat.reads(text, as_version=4)  # type: ignore[no-untyped-call]
+    except Exception as exc:  # nbformat raises several kinds for broken JSON
+        raise ReleaseError(f"{label}: not a readable notebook ({type(exc).__name__}: {exc})") from None
+    return str(nbformat.writes(release_notebook(nb, label)))  # type: ignore[no-untyped-call]
+
+
+def _plan(src: Path, out: Path) -> list[tuple[Path, Path]]:
+    """(solution, student) path pairs; raises ReleaseError for unusable paths."""
+    if src.is_dir():
+        sources = sorted(src.glob("*.ipynb"))
+        if not sources:
+            raise ReleaseError(f"{src} contains no .ipynb notebooks")
+        if out.exists() and not out.is_dir():
+            raise ReleaseError(f"-o {out} is a file; releasing a folder needs an output folder")
+        pairs = [(s, out / s.name) for s in sources]
+    elif src.is_file():
+        target = out / src.name if out.is_dir() or str(out).endswith(os.sep) else out
+        pairs = [(src, target)]
+    else:
+        raise ReleaseError(f"{src} does not exist")
+    for source, target in pairs:
+        if target.exists() and target.resolve() == source.resolve():
+            raise ReleaseError(f"-o would overwrite the solution notebook {source} itself; choose another folder")
+    return pairs
+
+
+def release_paths(src: str | Path, out: str | Path) -> list[Path]:
+    """Release a notebook or a folder of notebooks into ``out``; returns the written paths.
+
+    Every notebook is released in memory first; nothing is written unless all succeed.
+    """
+    pairs = _plan(Path(src), Path(out))
+    texts = [(target, release_text(source.read_text(encoding="utf-8"), str(source))) for source, target in pairs]
+    manifests: dict[Path, dict[str, list[str]]] = {}
+    for target, text in texts:
+        stamp = json.loads(text)["metadata"]["nst_lab"]
+        manifests.setdefault(target.parent, read_manifest(target.parent / MANIFEST))[stamp["notebook"]] = \
+            stamp["exercises"]
+    for target, text in texts:
+        atomic_write_text(target, text)
+    for folder, notebooks in manifests.items():
+        text = json.dumps({"notebooks": dict(sorted(notebooks.items()))}, indent=1) + "\n"
+        atomic_write_text(folder / MANIFEST, text)
+    return [target for target, _ in texts] + [folder / MANIFEST for folder in manifests]
+
+
+def read_manifest(path: Path) -> dict[str, list[str]]:
+    """notebook name -> its graded exercises, from a release.json (empty when there is none)."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    notebooks = data.get("notebooks") if isinstance(data, dict) else None
+    if not isinstance(notebooks, dict):
+        return {}
+    return {str(k): [str(n) for n in v if isinstance(n, str)] for k, v in notebooks.items() if isinstance(v, list)}

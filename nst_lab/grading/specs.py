@@ -1,0 +1,14 @@
+"""The registry of graded functions: name -> Spec (inputs, judge, dependencies).
+
+Lesson: every notebook's check cells.
+"""
+
+from __future__ import annotations
+
+from nst_lab.grading.judging import Spec
+from nst_lab.grading.spec_costs import COST_SPECS
+from nst_lab.grading.spec_models import ADAM_SPEC, LAYER_OUTPUTS_SPEC, TRAIN_STEP_SPEC
+
+SPECS: dict[str, Spec] = {
+    spec.name: spec for spec in (LAYER_OUTPUTS_SPEC, *COST_SPECS, ADAM_SPEC, TRAIN_STEP_SPEC)
+}
