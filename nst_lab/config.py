@@ -58,8 +58,10 @@ MAX_SIZE = 4096  # beyond this one step needs far more memory than a laptop has.
 class StyleConfig:
     """Every knob of a run. The defaults are the seed report's loop (section 7.12)."""
 
-    size: int = 400  # square side in px, the seed's img_size; ignored when max_dim is set
-    max_dim: int | None = None  # keep the aspect ratio, longest side = max_dim px
+    # longest side in px, the proportions kept (the seed squashes to img_size x img_size, which distorts
+    # a non-square photograph); square=True crops the centre to a size x size square instead
+    size: int = 400
+    square: bool = False
     steps: int = 1001  # optimisation steps; the seed runs range(1001)
     learning_rate: float = 0.03  # Adam on the pixels, seed section 7.12
     alpha: float = 100.0  # content weight, seed's total_cost default
@@ -147,8 +149,8 @@ def _choice(name: str, value: Any, choices: tuple[str, ...]) -> None:
 def validate(config: StyleConfig) -> None:
     """Raise ConfigError with a one-line, fixable message for the first bad setting."""
     _positive_int("size", config.size, MIN_SIZE, MAX_SIZE)
-    if config.max_dim is not None:
-        _positive_int("max_dim", config.max_dim, MIN_SIZE, MAX_SIZE)
+    if not isinstance(config.square, bool):
+        raise ConfigError(f"square must be True or False, got {config.square!r}", ["square"])
     _positive_int("steps", config.steps, 0)
     _positive_int("save_every", config.save_every, 0)
     _positive_int("seed", config.seed, 0)

@@ -18,6 +18,7 @@ from nst_lab.files import (
     DATA_DIR,
     DEFAULT_CONTENT,
     DEFAULT_STYLE,
+    MAX_PIXELS,
     ImageSource,
     atomic_write,
     bundled_images,
@@ -26,8 +27,9 @@ from nst_lab.files import (
     read_image,
 )
 
-__all__ = ["DATA_DIR", "DEFAULT_CONTENT", "DEFAULT_STYLE", "ImageSource", "as_image", "bundled_images", "default_pair",
-           "load_image", "save_image", "tensor_to_image"]
+__all__ = ["DATA_DIR", "DEFAULT_CONTENT", "DEFAULT_STYLE", "MAX_PIXELS", "ImageSource", "as_image", "bundled_images",
+           "default_pair", "load_image", "save_image", "tensor_to_image"]
+
 
 def _to_rgb_array(image: Image.Image) -> np.ndarray:
     """Any PIL mode -> float32 array (H, W, 3) in [0, 1]; transparency composited on white."""
@@ -61,7 +63,7 @@ def _resize(image: Image.Image, size: int | tuple[int, int] | None, max_dim: int
 
 
 def load_image(
-    source: ImageSource, size: int | tuple[int, int] | None = 400, max_dim: int | None = None
+    source: ImageSource, size: int | tuple[int, int] | None = 400, max_dim: int | None = None, crop: bool = False
 ) -> tf.Tensor:
     """Load an image and return it as a float32 batch of one.
 
@@ -71,6 +73,7 @@ def load_image(
             None keeps the original size.
         max_dim: if given, resize keeping the aspect ratio so the longest side is max_dim;
             it overrides an int ``size`` (not a (height, width) pair).
+        crop: with an int ``size``, crop the centre to a square first, so nothing is squashed.
 
     Returns:
         image: float32 tensor of shape (1, H, W, 3) with values in [0, 1].
@@ -85,7 +88,9 @@ def load_image(
     except (OSError, ValueError) as exc:
         raise ImageLoadError(f"{name} could not be converted to RGB ({exc})") from None
     pil = Image.fromarray(np.round(rgb * 255).astype(np.uint8))
-    if size is not None or max_dim is not None:
+    if crop and isinstance(size, int) and max_dim is None:
+        pil = ImageOps.fit(pil, (size, size), Image.Resampling.BICUBIC)  # centre crop, then resize
+    elif size is not None or max_dim is not None:
         pil = _resize(pil, size, max_dim)
     array = np.asarray(pil, dtype=np.float32) / 255.0
     return tf.constant(array[None, ...])  # (1, H, W, 3)
@@ -117,14 +122,14 @@ def _format_for(path: Path) -> str:
     return {".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP"}.get(suffix, "PNG")
 
 
-def as_image(source: Any, size: int | tuple[int, int], max_dim: int | None = None) -> tf.Tensor:
-    """An image source loaded at ``size`` (and ``max_dim``), or an array/tensor used as it is.
+def as_image(source: Any, size: int | tuple[int, int], square: bool = False) -> tf.Tensor:
+    """An image source at a run's size, or an array/tensor used as it is.
 
     Args:
         source: anything ``load_image`` reads, or a (1, H, W, 3) / (H, W, 3) array or tensor in [0, 1].
-        size: a square side in px, or an exact (H, W); an array is resized (through PIL, like a file)
-            only when ``size`` is an (H, W) it does not already have.
-        max_dim: keep the aspect ratio, longest side in px (files only).
+        size: the longest side in px (proportions kept), or an exact (H, W); an array is resized
+            (through PIL, like a file) only when ``size`` is an (H, W) it does not already have.
+        square: with an int ``size``, crop the centre to a square first (size x size).
 
     Returns:
         (1, H, W, 3) float32 tensor in [0, 1].
@@ -135,4 +140,6 @@ def as_image(source: Any, size: int | tuple[int, int], max_dim: int | None = Non
         if not isinstance(size, tuple) or tuple(array.shape[1:3]) == size:
             return tf.constant(array)
         source = tensor_to_image(array)
-    return load_image(source, size=size, max_dim=None if isinstance(size, tuple) else max_dim)
+    if isinstance(size, tuple):
+        return load_image(source, size=size)
+    return load_image(source, size=size, crop=True) if square else load_image(source, size=None, max_dim=size)

@@ -50,6 +50,8 @@ def weights_notice(info: object) -> str:
     kind = getattr(info, "kind", "unknown")
     if kind == "random":
         return f"WARNING: {getattr(info, 'note', 'random weights')}. Online (e.g. in Colab) you get ImageNet weights."
+    if kind == "multiscale":
+        return f"NOTE: {getattr(info, 'note', 'the training-free multi-scale network')}."
     return f"VGG19 weights: {kind} ({getattr(info, 'source', '')})"
 
 

@@ -6,6 +6,9 @@ set -euo pipefail
 cd "$NST_LAB_REPO"
 bash scripts/system-deps.sh  # chromium (browser test) and bubblewrap (the grader's sandbox)
 export MPLBACKEND=Agg
+NST_LAB_RUNS="$(mktemp -d)"  # the notebooks' run folders: removed at the end, nothing left in the repo
+export NST_LAB_RUNS
+trap 'rm -rf "$NST_LAB_RUNS"' EXIT
 python -m pytest tests "$@"
 if compgen -G "notebooks/solutions/*.ipynb" > /dev/null; then
   NST_LAB_QUICK=1 python -m pytest --nbval-lax notebooks/solutions -p no:cacheprovider "$@"

@@ -1,6 +1,15 @@
-"""Every check passes the reference and rejects realistic wrong implementations, saying why."""
+"""Every check passes the reference and rejects realistic wrong implementations, naming the right mistake.
+
+The wrong implementations below are written here, from the maths of the lessons (each one a slip
+a student makes), never taken from the judges' own mistake catalogue. Each comes with the phrase
+the check must say about it; a check must name that mistake, and no other mistake of the same
+function (the inputs are chosen so that distinct mistakes give distinct numbers).
+"""
 
 from __future__ import annotations
+
+import functools
+import re
 
 import keras
 import numpy as np
@@ -12,8 +21,11 @@ from nst_lab import checks
 from nst_lab.config import STYLE_LAYERS
 from nst_lab.costs import clip_0_1, compute_layer_style_cost
 
+GRADED = ["get_layer_outputs", "compute_content_cost", "gram_matrix", "compute_layer_style_cost",
+          "compute_style_cost", "total_cost", "adam_update", "train_step"]
 
-# ----------------------------------------------------------------- wrong implementations
+
+# ----------------------------------------------------------------- wrong implementations: content cost
 def content_no_4(c, g):
     _, h, w, ch = g[-1].shape
     return tf.reduce_sum(tf.square(c[-1] - g[-1])) / (h * w * ch)
@@ -29,12 +41,50 @@ def content_numpy(c, g):
     return float(np.sum((a - b) ** 2) / (4 * a.size))
 
 
+def content_every_output(c, g):
+    total = 0.0
+    for a_C, a_G in zip(c, g):
+        _, h, w, ch = a_G.shape
+        total += tf.reduce_sum(tf.square(a_C - a_G)) / (4 * h * w * ch)
+    return total
+
+
+def content_norm(c, g):
+    _, h, w, ch = g[-1].shape
+    return tf.norm(c[-1] - g[-1]) / (4 * h * w * ch)
+
+
+def not_implemented(*args, **kwargs):
+    raise NotImplementedError("compute_content_cost is not implemented yet")
+
+
+# ----------------------------------------------------------------- gram matrix
 def gram_transposed(A):
     return tf.matmul(A, A, transpose_a=True)
 
 
 def gram_elementwise(A):
     return A * A
+
+
+def gram_normalised(A):
+    return tf.matmul(A, tf.transpose(A)) / tf.cast(tf.shape(A)[1], A.dtype)
+
+
+def gram_numpy_constant(A):
+    a = A.numpy()
+    return tf.constant(a @ a.T)
+
+
+def gram_identity(A):
+    return tf.identity(A)
+
+
+# ----------------------------------------------------------------- layer style cost
+def _grams(a_S, a_G):
+    _, h, w, c = a_G.shape
+    S, G = tf.transpose(tf.reshape(a_S, [-1, c])), tf.transpose(tf.reshape(a_G, [-1, c]))
+    return tf.reduce_sum(tf.square(S @ tf.transpose(S) - G @ tf.transpose(G))), h * w, c
 
 
 def layer_reshape_no_transpose(a_S, a_G):
@@ -47,6 +97,22 @@ def layer_unsquared_norm(a_S, a_G):
     return compute_layer_style_cost(a_S, a_G) * float(np.prod(a_G.shape[1:]))
 
 
+def layer_hw_unsquared(a_S, a_G):
+    total, hw, c = _grams(a_S, a_G)
+    return total / (4.0 * c**2 * hw)
+
+
+def layer_nc_unsquared(a_S, a_G):
+    total, hw, c = _grams(a_S, a_G)
+    return total / (4.0 * c * hw**2)
+
+
+def layer_no_4(a_S, a_G):
+    total, hw, c = _grams(a_S, a_G)
+    return total / float(c * hw) ** 2
+
+
+# ----------------------------------------------------------------- style cost
 def style_seed_slice(S, G, STYLE_LAYERS=STYLE_LAYERS):  # noqa: N803  (the report's [1:] slip)
     J = 0.0
     for i, (_, w) in zip(range(len(S[1:])), STYLE_LAYERS):
@@ -62,6 +128,17 @@ def style_global_layers(S, G, layers=None):
     return tf.add_n([w * compute_layer_style_cost(s, g) for s, g, (_, w) in zip(S[:-1], G[:-1], STYLE_LAYERS)])
 
 
+def style_averaged(S, G, STYLE_LAYERS=STYLE_LAYERS):  # noqa: N803
+    costs = [w * compute_layer_style_cost(s, g) for s, g, (_, w) in zip(S[:-1], G[:-1], STYLE_LAYERS)]
+    return tf.add_n(costs) / len(costs)
+
+
+def style_reversed_weights(S, G, STYLE_LAYERS=STYLE_LAYERS):  # noqa: N803
+    weights = [w for _, w in STYLE_LAYERS][::-1]
+    return tf.add_n([w * compute_layer_style_cost(s, g) for s, g, w in zip(S[:-1], G[:-1], weights)])
+
+
+# ----------------------------------------------------------------- total cost
 def total_swapped(J_content, J_style, alpha=100, beta=10):  # noqa: N803
     return beta * J_content + alpha * J_style
 
@@ -74,6 +151,15 @@ def total_bad_defaults(J_content, J_style, alpha=10, beta=100):  # noqa: N803
     return alpha * J_content + beta * J_style
 
 
+def total_hardcoded(J_content, J_style, alpha=100, beta=10):  # noqa: N803
+    return 100 * J_content + 10 * J_style
+
+
+def total_no_alpha(J_content, J_style, alpha=100, beta=10):  # noqa: N803
+    return J_content + beta * J_style
+
+
+# ----------------------------------------------------------------- layer outputs
 def layers_only_last(vgg, names):
     return keras.Model(vgg.input, vgg.get_layer(names[-1][0]).output)
 
@@ -87,15 +173,22 @@ def layers_by_index(vgg, names):
     return keras.Model(vgg.input, [convs[i].output for i in range(len(names))])
 
 
+def layers_pooled(vgg, names):  # the block's pooling layer instead of the named conv
+    return keras.Model(vgg.input, [vgg.get_layer(n.split("_")[0] + "_pool").output for n, _ in names])
+
+
+# ----------------------------------------------------------------- adam_update
+def _moments(g, m, v, beta1, beta2):
+    return beta1 * m + (1 - beta1) * g, beta2 * v + (1 - beta2) * g * g
+
+
 def adam_no_bias_correction(theta, g, m, v, t, learning_rate=0.001, beta1=0.9, beta2=0.999, epsilon=1e-8):
-    m = beta1 * m + (1 - beta1) * g
-    v = beta2 * v + (1 - beta2) * g * g
+    m, v = _moments(g, m, v, beta1, beta2)
     return theta - learning_rate * m / (tf.sqrt(v) + epsilon), m, v
 
 
 def adam_eps_in_sqrt(theta, g, m, v, t, learning_rate=0.001, beta1=0.9, beta2=0.999, epsilon=1e-8):
-    m = beta1 * m + (1 - beta1) * g
-    v = beta2 * v + (1 - beta2) * g * g
+    m, v = _moments(g, m, v, beta1, beta2)
     m_hat, v_hat = m / (1 - beta1**t), v / (1 - beta2**t)
     return theta - learning_rate * m_hat / tf.sqrt(v_hat + epsilon), m, v
 
@@ -105,11 +198,42 @@ def adam_ascent(theta, g, m, v, t, learning_rate=0.001, beta1=0.9, beta2=0.999, 
     return 2 * theta - new_theta, m, v
 
 
+def adam_seed_literal(theta, g, m, v, t, learning_rate=0.001, beta1=0.9, beta2=0.999, epsilon=1e-8):
+    """The seed's ``m_t = m_t / (1 - beta1^t)`` read literally: the corrected moments are stored."""
+    m, v = _moments(g, m, v, beta1, beta2)
+    m = m / (1 - beta1**t)
+    v = v / (1 - beta2**t)
+    return theta - learning_rate * m / (tf.sqrt(v) + epsilon), m, v
+
+
+def adam_no_one_minus(theta, g, m, v, t, learning_rate=0.001, beta1=0.9, beta2=0.999, epsilon=1e-8):
+    m, v = beta1 * m + g, beta2 * v + g * g
+    m_hat, v_hat = m / (1 - beta1**t), v / (1 - beta2**t)
+    return theta - learning_rate * m_hat / (tf.sqrt(v_hat) + epsilon), m, v
+
+
+def adam_v_not_squared(theta, g, m, v, t, learning_rate=0.001, beta1=0.9, beta2=0.999, epsilon=1e-8):
+    m, v = beta1 * m + (1 - beta1) * g, beta2 * v + (1 - beta2) * g
+    m_hat, v_hat = m / (1 - beta1**t), v / (1 - beta2**t)
+    return theta - learning_rate * m_hat / (tf.sqrt(v_hat) + epsilon), m, v
+
+
+def adam_t_off_by_one(theta, g, m, v, t, learning_rate=0.001, beta1=0.9, beta2=0.999, epsilon=1e-8):
+    m, v = _moments(g, m, v, beta1, beta2)
+    m_hat, v_hat = m / (1 - beta1 ** (t + 1)), v / (1 - beta2 ** (t + 1))
+    return theta - learning_rate * m_hat / (tf.sqrt(v_hat) + epsilon), m, v
+
+
+# ----------------------------------------------------------------- train_step
+def _cost(image, extractor, a_C, a_S, alpha, beta):  # noqa: N803
+    a_G = extractor(image)
+    J_content, J_style = nst_lab.compute_content_cost(a_C, a_G), nst_lab.compute_style_cost(a_S, a_G)
+    return nst_lab.total_cost(J_content, J_style, alpha, beta)
+
+
 def _step(image, extractor, a_C, a_S, optimizer, alpha, beta, clip=True, sign=1.0):  # noqa: N803
     with tf.GradientTape() as tape:
-        a_G = extractor(image)
-        J_content, J_style = nst_lab.compute_content_cost(a_C, a_G), nst_lab.compute_style_cost(a_S, a_G)
-        J = nst_lab.total_cost(J_content, J_style, alpha, beta)
+        J = _cost(image, extractor, a_C, a_S, alpha, beta)
     optimizer.apply_gradients([(sign * tape.gradient(J, image), image)])
     if clip:
         image.assign(clip_0_1(image))
@@ -129,62 +253,158 @@ def train_swapped_targets(image, extractor, a_C, a_S, optimizer, alpha=100, beta
 
 
 def train_no_update(image, extractor, a_C, a_S, optimizer, alpha=100, beta=10):  # noqa: N803
-    a_G = extractor(image)
-    return nst_lab.total_cost(nst_lab.compute_content_cost(a_C, a_G), nst_lab.compute_style_cost(a_S, a_G), alpha, beta)
+    return _cost(image, extractor, a_C, a_S, alpha, beta)
 
 
-def not_implemented(*args, **kwargs):
-    raise NotImplementedError("compute_content_cost is not implemented yet")
+def train_hardcoded(image, extractor, a_C, a_S, optimizer, alpha=100, beta=10):  # noqa: N803
+    return _step(image, extractor, a_C, a_S, optimizer, 100, 10)
 
 
+def train_cost_after(image, extractor, a_C, a_S, optimizer, alpha=100, beta=10):  # noqa: N803
+    _step(image, extractor, a_C, a_S, optimizer, alpha, beta)
+    return _cost(image, extractor, a_C, a_S, alpha, beta)
+
+
+def train_ascent(image, extractor, a_C, a_S, optimizer, alpha=100, beta=10):  # noqa: N803
+    return _step(image, extractor, a_C, a_S, optimizer, alpha, beta, sign=-1.0)
+
+
+def _regex(text: str) -> re.Pattern[str]:
+    return re.compile(text)
+
+
+# (graded function, wrong implementation, what the check must say: a phrase, or a pattern within one line)
 MISTAKES = [
-    ("compute_content_cost", content_no_4, "the 4"),
-    ("compute_content_cost", content_first_layer, "last one"),
-    ("compute_content_cost", content_numpy, "expected a tf.Tensor"),
-    ("compute_content_cost", not_implemented, "NotImplementedError"),
-    ("gram_matrix", gram_transposed, "A^T A"),
-    ("gram_matrix", gram_elementwise, "element-wise"),
-    ("compute_layer_style_cost", layer_reshape_no_transpose, "tf.transpose"),
-    ("compute_layer_style_cost", layer_unsquared_norm, "did not square"),
-    ("compute_style_cost", style_seed_slice, "[1:]"),
-    ("compute_style_cost", style_unweighted, "weights are not applied"),
-    ("compute_style_cost", style_global_layers, "global STYLE_LAYERS"),
-    ("total_cost", total_swapped, "swapped"),
-    ("total_cost", total_python_float, "expected a tf.Tensor"),
-    ("total_cost", total_bad_defaults, "defaults are swapped"),
-    ("get_layer_outputs", layers_only_last, "only the last"),
-    ("get_layer_outputs", layers_reversed, "not in the order"),
-    ("get_layer_outputs", layers_by_index, "not the named layers"),
-    ("adam_update", adam_no_bias_correction, "bias correction"),
-    ("adam_update", adam_eps_in_sqrt, "outside the square root"),
-    ("adam_update", adam_ascent, "uphill"),
-    ("train_step", train_no_clip, "not clipped"),
-    ("train_step", train_swapped_weights, "alpha and beta are swapped"),
+    ("compute_content_cost", content_no_4, "the 4 in 4*n_H*n_W*n_C is missing"),
+    ("compute_content_cost", content_first_layer, "the content layer is the last one"),
+    ("compute_content_cost", content_numpy, "expected a tf.Tensor but got a float"),
+    ("compute_content_cost", content_every_output, "you summed over every output"),
+    ("compute_content_cost", content_norm, "you took a square root"),
+    ("compute_content_cost", not_implemented, "it raised NotImplementedError"),
+    ("gram_matrix", gram_transposed, "you computed A^T A"),
+    ("gram_matrix", gram_elementwise, "element-wise product"),
+    ("gram_matrix", gram_normalised, "you normalised the Gram matrix"),
+    ("gram_matrix", gram_numpy_constant, "the value is right but no gradient flows"),
+    ("gram_matrix", gram_identity, "you returned A itself"),
+    ("compute_layer_style_cost", layer_reshape_no_transpose, "you reshaped straight to (n_C, n_H*n_W)"),
+    ("compute_layer_style_cost", layer_unsquared_norm, "you did not square n_H*n_W*n_C"),
+    ("compute_layer_style_cost", layer_hw_unsquared, "you squared n_C but not n_H*n_W"),
+    ("compute_layer_style_cost", layer_nc_unsquared, "you squared n_H*n_W but not n_C"),
+    ("compute_layer_style_cost", layer_no_4, "the 4 in the denominator is missing"),
+    ("compute_style_cost", style_seed_slice, "you sliced [1:] like the seed"),
+    ("compute_style_cost", style_unweighted, "the layer weights are not applied"),
+    ("compute_style_cost", style_global_layers, "you used the global STYLE_LAYERS"),
+    ("compute_style_cost", style_averaged, "you averaged the layer costs instead of adding them"),
+    ("compute_style_cost", style_reversed_weights, "the weights are in reverse order"),
+    ("total_cost", total_swapped, "alpha and beta are swapped"),
+    ("total_cost", total_python_float, "expected a tf.Tensor but got a float"),
+    ("total_cost", total_bad_defaults, "the defaults are swapped"),
+    ("total_cost", total_hardcoded, "you used alpha=100, beta=10 instead of the arguments"),
+    ("total_cost", total_no_alpha, "alpha is missing"),
+    ("get_layer_outputs", layers_only_last, "expected 6 outputs, got 1 (only the last?)"),
+    # output 0 should be block1_conv1; reversed, it is the content layer block5_conv4
+    ("get_layer_outputs", layers_reversed,
+     _regex(r"output 0 \(block1_conv1\).*that is the output of block5_conv4; keep the order of layer_names")),
+    # the second conv layer of the model is block1_conv2, not the second name, block2_conv1
+    ("get_layer_outputs", layers_by_index,
+     _regex(r"output 1 \(block2_conv1\).*that is the output of block1_conv2; keep the order of layer_names")),
+    ("get_layer_outputs", layers_pooled, "it is not the named layer's activation"),
+    ("adam_update", adam_no_bias_correction, "no bias correction"),
+    ("adam_update", adam_eps_in_sqrt, "epsilon belongs outside the square root"),
+    ("adam_update", adam_ascent, "the update goes uphill"),
+    ("adam_update", adam_seed_literal, "you returned the bias-corrected m_hat and v_hat as m and v"),
+    ("adam_update", adam_no_one_minus, "the moving averages need (1 - beta)"),
+    ("adam_update", adam_v_not_squared, "v must average the squared gradient"),
+    ("adam_update", adam_t_off_by_one, "the bias correction uses the step number t itself"),
+    ("train_step", train_no_clip, "not clipped to [0, 1]"),
+    ("train_step", train_swapped_weights, "alpha and beta are swapped in total_cost"),
     ("train_step", train_swapped_targets, "a_C and a_S are swapped"),
-    ("train_step", train_no_update, "did not change"),
+    ("train_step", train_no_update, "the image did not change"),
+    ("train_step", train_hardcoded, "alpha and beta are fixed at 100 and 10"),
+    ("train_step", train_cost_after, "you returned the cost after the update"),
+    ("train_step", train_ascent, "the gradient is applied with the wrong sign"),
 ]
+IDS = [f"{n}-{w.__name__}" for n, w, _ in MISTAKES]
+
+# Where two mistakes truly are the same computation on one case, naming both is right. Swapping
+# alpha and beta in the formula, called with the default weights, computes 10*J_content +
+# 100*J_style: exactly what swapped defaults compute on that case.
+SAME_ON_SOME_CASE = {(total_swapped, "the defaults are swapped")}
 
 
-@pytest.mark.parametrize("name", sorted(checks_names := [
-    "get_layer_outputs", "compute_content_cost", "gram_matrix", "compute_layer_style_cost",
-    "compute_style_cost", "total_cost", "adam_update", "train_step"]))
-def test_reference_passes(name, capsys):
+def said(phrase: str | re.Pattern[str], text: str) -> bool:
+    return bool(phrase.search(text)) if isinstance(phrase, re.Pattern) else phrase in text
+
+
+@functools.cache
+def verdict(name: str, wrong, seed: int = checks.PUBLIC_SEED) -> tuple[str | None, str]:
+    """(CheckFailed's message or None when the check passed, what it printed) for one implementation."""
+    import contextlib
+    import io
+
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        try:
+            checks.report(name, checks.run_check(name, wrong, seed))
+        except checks.CheckFailed as exc:
+            assert isinstance(exc, AssertionError)
+            return str(exc), printed.getvalue()
+    return None, printed.getvalue()
+
+
+# ----------------------------------------------------------------- the reference passes
+@pytest.mark.parametrize("name", GRADED)
+def test_reference_passes_and_shows_each_value(name, capsys):
     getattr(checks, f"check_{name}")(getattr(nst_lab, name))
-    assert capsys.readouterr().out.strip() == "All tests passed"
+    lines = capsys.readouterr().out.rstrip("\n").split("\n")
+    assert lines[0] == "All tests passed"
+    assert len(lines) >= 3, lines  # every graded function has at least two cases
+    for line in lines[1:]:
+        assert re.fullmatch(r"  - [^:]+: .*\d.*", line), line  # "  - <case>: <the value, with numbers>"
 
 
-@pytest.mark.parametrize("name, wrong, why", MISTAKES, ids=[f"{n}-{w.__name__}" for n, w, _ in MISTAKES])
-def test_check_rejects_mistake_and_names_it(name, wrong, why, capsys):
+# ----------------------------------------------------------------- each mistake is rejected and named
+@pytest.mark.parametrize("name, wrong, why", MISTAKES, ids=IDS)
+def test_check_rejects_mistake_and_names_it(name, wrong, why):
     with pytest.raises(checks.CheckFailed) as info:
         getattr(checks, f"check_{name}")(wrong)
     assert isinstance(info.value, AssertionError)
-    assert why in str(info.value)
-    assert "All tests passed" not in capsys.readouterr().out
+    message = str(info.value)
+    assert message.startswith(f"{name}: ") and " tests failed\n  - " in message
+    assert said(why, message), message
 
 
-def test_every_graded_function_has_at_least_two_rejected_mistakes():
-    counts = {name: sum(1 for n, _, _ in MISTAKES if n == name) for name in checks_names}
-    assert min(counts.values()) >= 2, counts
+@pytest.mark.parametrize("name, wrong, why", MISTAKES, ids=IDS)
+def test_each_mistake_is_named_alone(name, wrong, why):
+    """The message names this mistake and no other mistake of the same function."""
+    message, printed = verdict(name, wrong)
+    assert message is not None and "All tests passed" not in printed
+    assert said(why, message), message
+    others = [phrase for n, w, phrase in MISTAKES if n == name and w is not wrong and not said(phrase, str(why))
+              and (wrong, phrase) not in SAME_ON_SOME_CASE]
+    named = [str(p) for p in others if said(p, message)]
+    assert not named, (named, message)
+
+
+@pytest.mark.parametrize("name, wrong, why", [m for m in MISTAKES if m[0] != "train_step"],
+                         ids=[i for i, m in zip(IDS, MISTAKES) if m[0] != "train_step"])
+def test_mistakes_are_named_on_hidden_inputs_too(name, wrong, why):
+    """The grader's inputs come from other seeds: the diagnosis must not depend on the public one."""
+    for seed in (4242, 3_999_999):
+        message, _ = verdict(name, wrong, seed)
+        assert message is not None and said(why, message), (seed, message)
+
+
+@pytest.mark.parametrize("name", GRADED)
+def test_reference_passes_on_hidden_inputs(name):
+    seed = 4242 if name == "train_step" else 3_999_999
+    results = checks.run_check(name, getattr(nst_lab, name), seed)
+    assert results and all(r.passed for r in results), [r.message for r in results if not r.passed]
+
+
+def test_every_graded_function_has_at_least_three_rejected_mistakes():
+    counts = {name: sum(1 for n, _, _ in MISTAKES if n == name) for name in GRADED}
+    assert min(counts.values()) >= 3, counts
 
 
 def test_check_rejects_a_non_callable():

@@ -150,7 +150,7 @@ def test_decompression_bomb_is_refused_before_decoding():
 
 
 def test_unsupported_source_type():
-    with pytest.raises(ImageLoadError, match="expected a path"):
+    with pytest.raises(ImageLoadError, match="expected an image path"):
         load_image(12345)
 
 

@@ -127,19 +127,21 @@ def test_each_run_gets_a_new_folder_and_a_complete_run_json(tiny_vgg, tmp_path):
 
 
 def test_stylize_from_files_with_full_vgg_random(image_files, tmp_path):
-    config = StyleConfig(size=32, steps=2, save_every=0, weights="random")
+    config = StyleConfig(size=48, steps=2, save_every=0, weights="random")
     result = stylize(image_files["content"], image_files["style"], config, out_dir=tmp_path, progress=False)
-    assert result.status == "finished" and result.image.shape == (1, 32, 32, 3)
+    assert result.status == "finished" and result.image.shape == (1, 40, 48, 3)  # 48x40 file, proportions kept
     assert result.weights.kind == "random" and not (result.run_dir / "snapshots").exists()
 
 
-def test_max_dim_run_resizes_style_to_content_shape(image_files, tiny_vgg):
+def test_size_keeps_the_proportions_and_the_style_takes_the_content_shape(image_files, tiny_vgg):
     from nst_lab.images import as_image
 
-    config = StyleConfig(max_dim=48, weights="random")
-    content = as_image(image_files["content"], config.size, config.max_dim)
+    config = StyleConfig(size=96, weights="random")  # the 48x40 content, longest side 96
+    content = as_image(image_files["content"], config.size)
     style = as_image(image_files["style"], tuple(content.shape[1:3]))
-    assert content.shape == style.shape == (1, 40, 48, 3)
+    assert content.shape == style.shape == (1, 80, 96, 3)
+    square = as_image(image_files["content"], 64, square=True)  # a centre crop, not a squash
+    assert square.shape == (1, 64, 64, 3)
 
 
 def test_coarse_to_fine_loads_vgg19_once(monkeypatch, tiny_vgg):

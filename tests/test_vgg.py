@@ -92,7 +92,7 @@ def test_bad_weights_files_fail_clearly(tmp_path, name, content, why):
     with pytest.raises(WeightsError) as info:
         load_vgg19(str(path))
     assert why in str(info.value) and str(path) in str(info.value)
-    assert "--weights PATH" in str(info.value) or "no-top VGG19" in str(info.value)
+    assert "set `weights` to its path" in str(info.value) or "no-top VGG19" in str(info.value)
 
 
 @pytest.fixture
@@ -108,7 +108,7 @@ def test_auto_falls_back_to_random_and_says_so(unreachable_download):
         model, info = load_vgg19("auto")
     assert info.kind == "random"
     text = " ".join(str(w.message) for w in caught)
-    assert "FALLING BACK TO RANDOM" in text and "--weights" in text
+    assert "FALLING BACK TO RANDOM" in text and "`weights`" in text
 
 
 def test_imagenet_without_network_is_a_clear_error(unreachable_download):

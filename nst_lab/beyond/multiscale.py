@@ -6,27 +6,33 @@ it take to generate natural textures?", ICLR 2017) found that a *single* convolu
 random filters, taken at several filter sizes with many maps each, already synthesises textures
 close to VGG19's. This module builds such a network from a seed, in NumPy:
 
-- ``scale1_conv`` ... ``scaleN_conv``: reflect padding, then a Conv2D of random kernels of
-  growing size (3x3 up to 23x23) and ReLU. Each kernel is white noise blurred in proportion to
-  its size, so big kernels see strokes and blobs while pixel-scale detail is left to the small
-  ones (white big kernels make the optimiser dither the picture with pixel noise). The input is
-  centred on 0.5 through the bias, so colour and texture both show in the responses. The two
-  largest banks use stride 2; their kernels are smooth enough that this leaves no grid. Their
-  Gram matrices are the style representation.
-- ``content``: smooth zero-mean random filters on the luminance, linear, stride 2. They keep
+- ``half``: the picture blurred by binomial taps (1, 4, 6, 4, 1) / 16 and kept at every second
+  pixel. The binomial is exactly 0 at the Nyquist frequency, so nothing behind it can see, or
+  paint through its gradient, the 2-px plaid that any other stride leaves (a stride-2 content
+  layer and a Gaussian blur before halving were both measured to print it).
+- ``scale1_conv`` ... ``scaleN_conv``: reflect padding, then a Conv2D of random kernels (stride 1)
+  and ReLU; 5x5, 7x7 and 11x11 kernels on the picture, 7x7 and 11x11 on ``half`` (22 px of the
+  picture: the 4x cheaper stand-in for 15x15 and 23x23 kernels). Each kernel is white noise
+  blurred in proportion to its size, so big kernels see strokes and blobs while pixel-scale
+  detail is left to the small ones. The input is centred on 0.5 through the bias, so colour and
+  texture both show in the responses. There is no 3x3 bank: its near-white kernels are matched
+  by pixel dither, and dropping it raised the texture measure on every pair tried. Their Gram
+  matrices are the style representation.
+- ``content``: smooth zero-mean random filters on the luminance of ``half``, linear. They keep
   where the edges of the photograph are at a coarse scale and leave colours and fine strokes
-  free for the style. (An average-pooling front end was tried first: its gradient is constant
-  over each pooling block and printed a block grid on the picture.)
+  free for the style.
 
-The model plugs into the engine like VGG19 (``StyleTransfer(..., vgg=build_multiscale())``) with
-``MULTISCALE_STYLE_LAYERS``, ``MULTISCALE_CONTENT_LAYER`` and the cost weights of
-``MULTISCALE_DEFAULTS``, which differ from VGG19's because the feature scales differ.
+The model plugs into the engine like VGG19 (``features="multiscale"``, or ``"auto"`` offline)
+with its own ``MULTISCALE_STYLE_LAYERS`` and ``MULTISCALE_CONTENT_LAYER``; the run's alpha, beta
+and learning rate are the presets' (alpha 100, beta 10, Adam 0.03), and the style weights below
+are scaled so that those give the measured balance.
 
 Lesson: notebooks/08_trained_network.ipynb
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -37,25 +43,25 @@ import tensorflow as tf
 MULTISCALE_NOTE = (
     "training-free multi-scale random-filter network (Ustyuzhaninov et al. 2017), not ImageNet VGG19"
 )
-# (kernel size, level) of each style bank, smallest first.
-MULTISCALE_BANKS: tuple[tuple[int, int], ...] = ((3, 1), (5, 1), (7, 1), (11, 1), (7, 2), (11, 2))
-HALF_SIGMA = 1.0  # px: Gaussian blur before the half-resolution copy
+# (kernel size, level) of each style bank, smallest first; level 1 is the picture, level 2 ``half``.
+MULTISCALE_BANKS: tuple[tuple[int, int], ...] = ((5, 1), (7, 1), (11, 1), (7, 2), (11, 2))
+HALF_ORDER = 4  # the half-resolution copy is blurred by binomial taps C(4, k) / 16 before halving
 MULTISCALE_MAPS = 64  # feature maps per bank
 MULTISCALE_SMOOTHING = 0.12  # Gaussian blur of the style kernels, as a fraction of their side
-CONTENT_KERNEL = 17  # kernel side of the content filters
-CONTENT_SIGMA = 2.5  # blur of the content kernels in px
-CONTENT_STRIDE = 2
+CONTENT_KERNEL = 9  # kernel side of the content filters, in px of ``half``
+CONTENT_SIGMA = 1.25  # blur of the content kernels in px of ``half`` (2.5 px of the picture)
 CONTENT_MAPS = 32
-# Style weights: the inverse of each bank's style cost between content and style (geometric mean over
-# the 3 bundled pairs at 192 px, seed 272), scaled to a geometric mean of 1, so every scale counts alike.
-# Smooth big kernels respond ~1000x more strongly than 3x3 ones; equal weights let them drown the rest.
+# Style weights: 30 / (each bank's style cost between content and style), geometric mean over
+# chelsea/swirls, coffee/mosaic and astronaut/waves at 192 px, seed 272, normalised so the
+# weights' geometric mean is 30. Equal per-bank terms keep every scale in play (smooth big kernels
+# respond far more strongly than small ones). The 30 folds in the cost balance: at the presets'
+# alpha 100, beta 10 (quick preset) it gave texture 0.69 and 0.40 on chelsea/swirls and
+# astronaut/waves against 0.51 and 0.23 for 10, with the content still clear (edges 0.90, 0.98).
 MULTISCALE_STYLE_LAYERS: list[tuple[str, float]] = [
-    ("scale1_conv", 65.7), ("scale2_conv", 5.59), ("scale3_conv", 1.80),
-    ("scale4_conv", 0.389), ("scale5_conv", 0.102), ("scale6_conv", 0.038),
+    ("scale1_conv", 199.6), ("scale2_conv", 46.7), ("scale3_conv", 6.27),
+    ("scale4_conv", 43.3), ("scale5_conv", 9.61),
 ]
 MULTISCALE_CONTENT_LAYER = "content"
-# Cost weights and Adam rate for this network, chosen by measurement (see the module's tests).
-MULTISCALE_DEFAULTS: dict[str, float] = {"alpha": 10.0, "beta": 10.0, "learning_rate": 0.03}
 
 
 @keras.saving.register_keras_serializable(package="nst_lab")
@@ -88,8 +94,10 @@ class ReflectPad2D(keras.layers.Layer):
 
     def compute_output_shape(self, input_shape: tuple[int | None, ...]) -> tuple[int | None, ...]:
         batch, height, width, channels = input_shape
-        grow = lambda n: None if n is None else n + 2 * self.pad  # noqa: E731
-        return batch, grow(height), grow(width), channels
+        return batch, self._grow(height), self._grow(width), channels
+
+    def _grow(self, n: int | None) -> int | None:
+        return None if n is None else n + 2 * self.pad
 
     def get_config(self) -> dict[str, Any]:
         config = super().get_config()
@@ -168,10 +176,9 @@ def content_weights(
     return w.astype(np.float32), np.zeros(maps, np.float32)
 
 
-def gaussian_taps(sigma: float, radius: int) -> np.ndarray:
-    """Normalised 1-D Gaussian taps of ``sigma`` px on -radius..radius: (2 radius + 1,) float64 summing to 1."""
-    offsets = np.arange(-radius, radius + 1, dtype=np.float64)
-    taps = np.exp(-0.5 * (offsets / sigma) ** 2)
+def binomial_taps(n: int) -> np.ndarray:
+    """Binomial taps C(n, k) / 2^n, k = 0..n: (n + 1,) float64 summing to 1, exactly 0 at the Nyquist frequency."""
+    taps = np.array([math.comb(n, k) for k in range(n + 1)], dtype=np.float64)
     return taps / taps.sum()
 
 
@@ -184,56 +191,52 @@ def build_multiscale(
     colour_banks: int | None = None,
     content_kernel: int = CONTENT_KERNEL,
     content_sigma: float = CONTENT_SIGMA,
-    content_stride: int = CONTENT_STRIDE,
     content_maps: int = CONTENT_MAPS,
-    half_sigma: float = HALF_SIGMA,
-    content_half: bool = False,
+    half_order: int = HALF_ORDER,
 ) -> keras.Model:
     """Build the frozen multi-scale random-filter network from ``seed``.
 
     Args:
         seed: seed of ``np.random.RandomState``; the same seed always gives the same weights.
         banks: (kernel size, level) of each style bank, named ``scale1_conv`` ... in this order;
-            level 1 runs on the picture, level 2 on the half-resolution copy (``half``: Gaussian
-            blur of ``half_sigma`` px, then every second pixel), with stride 1 on either.
+            level 1 runs on the picture, level 2 on the half-resolution copy ``half``, with
+            stride 1 on either.
         maps: feature maps per style bank.
         padding: "reflect" (mirror, no border artefacts) or "zero".
         smoothing: blur of the style kernels as a fraction of their side (see style_bank_weights).
         colour_banks: the first ``colour_banks`` banks keep their mean; the later ones are made
             zero-mean per input channel (blind to flat colour). The default keeps every bank's mean
             (zero-mean big banks were measured to paint rainbow fringes).
-        content_kernel: kernel side of the content filters.
-        content_sigma: blur of the content kernels in px.
-        content_stride: stride of the content layer.
+        content_kernel: kernel side of the content filters (they run on ``half``).
+        content_sigma: blur of the content kernels in px of ``half``.
         content_maps: number of content filters.
-        half_sigma: blur (px of the picture) before halving; 1 px removes the 2-px checker
-            (its gain at the Nyquist frequency is exp(-2 pi^2 sigma^2 / 4) = 0.007).
+        half_order: even order n of the binomial taps C(n, k) / 2^n that blur the picture
+            before it is halved (n + 1 taps; 4 gives (1, 4, 6, 4, 1) / 16).
 
     Returns:
         A Keras functional model, input (None, None, None, 3) float32 in [0, 1], outputs
         ``[scale1_conv, ..., scaleN_conv, content]``; for a (1, H, W, 3) input and odd kernels
         ``scale{i}_conv`` has shape (1, ceil(H / level_i), ceil(W / level_i), maps) and
-        ``content`` (1, ceil(H / content_stride), ceil(W / content_stride), content_maps), all
+        ``content`` (1, ceil(H / 2), ceil(W / 2), content_maps), all
         float32 (or the compute dtype of a with_precision copy). Not trainable.
 
     Lesson: notebooks/08_trained_network.ipynb
     """
     if not banks:
         raise ValueError("banks is empty: give at least one (kernel size, level) pair")
+    if half_order < 2 or half_order % 2:
+        raise ValueError(f"half_order must be even and at least 2, got {half_order}")
     if any(level not in (1, 2) for _, level in banks):
         raise ValueError(f"bank levels must be 1 (full resolution) or 2 (half), got {[b[1] for b in banks]}")
     rng = np.random.RandomState(seed)
     inputs = keras.Input((None, None, 3), name="input_layer")
     outputs, weights = [], []
-    half = None
-    if content_half or any(level == 2 for _, level in banks):
-        radius = max(1, int(np.ceil(3 * half_sigma)))
-        x = _padding_layer(padding, radius, "half_pad")(inputs)
-        blur = keras.layers.DepthwiseConv2D(2 * radius + 1, strides=2, padding="valid", use_bias=False, name="half")
-        half = blur(x)
-        taps = gaussian_taps(half_sigma, radius)
-        kernel2d = np.outer(taps, taps)[:, :, None, None] * np.ones((1, 1, 3, 1))
-        weights.append((blur, [kernel2d.astype(np.float32)]))
+    taps = binomial_taps(half_order)
+    x = _padding_layer(padding, half_order // 2, "half_pad")(inputs)
+    blur = keras.layers.DepthwiseConv2D(half_order + 1, strides=2, padding="valid", use_bias=False, name="half")
+    half = blur(x)  # (1, ceil(H / 2), ceil(W / 2), 3)
+    kernel2d = np.outer(taps, taps)[:, :, None, None] * np.ones((1, 1, 3, 1))  # (n + 1, n + 1, 3, 1)
+    weights.append((blur, [kernel2d.astype(np.float32)]))
     for i, (kernel, level) in enumerate(banks, start=1):
         source = inputs if level == 1 else half
         pad = _padding_layer(padding, kernel // 2, f"scale{i}_pad")(source)
@@ -241,12 +244,8 @@ def build_multiscale(
         outputs.append(conv(pad))
         zero_mean = colour_banks is not None and i > colour_banks
         weights.append((conv, list(style_bank_weights(rng, kernel, maps, smoothing, zero_mean))))
-    if content_half:
-        x = _padding_layer(padding, content_kernel // 2, "content_pad")(half)
-        conv = keras.layers.Conv2D(content_maps, content_kernel, padding="valid", name="content")
-    else:
-        x = _padding_layer(padding, content_kernel // 2, "content_pad")(inputs)
-        conv = keras.layers.Conv2D(content_maps, content_kernel, strides=content_stride, padding="valid", name="content")
+    x = _padding_layer(padding, content_kernel // 2, "content_pad")(half)
+    conv = keras.layers.Conv2D(content_maps, content_kernel, padding="valid", name="content")
     outputs.append(conv(x))
     weights.append((conv, list(content_weights(rng, content_kernel, content_maps, content_sigma))))
     model = keras.Model(inputs, outputs, name="multiscale_random")

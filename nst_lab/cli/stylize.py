@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import sys
 import warnings
 from pathlib import Path
@@ -15,9 +16,11 @@ from typing import Any
 
 from nst_lab.cli.common import load_tensorflow, number, whole
 from nst_lab.config import (
+    FEATURE_CHOICES,
     INIT_MODES,
     LR_SCHEDULE_CHOICES,
     MAX_SCALES,
+    MIN_SIZE,
     OPTIMIZER_CHOICES,
     PRECISION_CHOICES,
     PREPROCESS_CHOICES,
@@ -27,10 +30,11 @@ from nst_lab.config import (
     WEIGHT_CHOICES,
     StyleConfig,
 )
-from nst_lab.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, UsageError
+from nst_lab.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, NstLabError, UsageError
 
 # dest -> StyleConfig field: every option below whose value, when given, replaces the preset's
-CONFIG_FIELDS = ("size", "max_dim", "steps", "learning_rate", "alpha", "beta", "init", "weights", "preprocess",
+CONFIG_FIELDS = ("size", "square", "steps", "learning_rate", "alpha", "beta", "init", "weights", "features",
+                 "preprocess",
                  "seed", "save_every", "precision", "optimizer", "scales", "lr_schedule", "final_learning_rate",
                  "preserve_color", "style_blend", "tv_weight", "style_scale", "mask")
 
@@ -46,14 +50,19 @@ def add_stylize(sub: Any) -> None:
     p.add_argument("--preset", choices=sorted(PRESETS), default="seed",
                    help="starting settings: seed = the report's 400 px x 1001 steps; quick = a short demo; "
                         "fast = 500 steps with a cosine-decayed rate, the seed's loss in far less time")
-    p.add_argument("--size", type=whole(1), help=f"square side in px (seed: {SEED.size})")
-    p.add_argument("--max-dim", type=whole(1), help="keep the aspect ratio; longest side in px")
+    p.add_argument("--size", type=whole(1),
+                   help=f"longest side in px; the proportions are kept (seed: {SEED.size})")
+    p.add_argument("--square", action="store_const", const=True,
+                   help="crop the centre of the content to a square, size x size, instead")
     p.add_argument("--steps", type=whole(0), help=f"optimisation steps (seed: {SEED.steps})")
     p.add_argument("--lr", type=number, dest="learning_rate", help=f"Adam learning rate (seed: {SEED.learning_rate})")
     p.add_argument("--alpha", type=number, help=f"content weight (seed: {SEED.alpha:g})")
     p.add_argument("--beta", type=number, help=f"style weight (seed: {SEED.beta:g})")
     p.add_argument("--init", choices=INIT_MODES, help="start from the content, content + noise, or noise")
     p.add_argument("--weights", help="auto | imagenet | random | PATH to a VGG19 .h5 file")
+    p.add_argument("--features", choices=FEATURE_CHOICES,
+                   help="feature network: auto = VGG19 with ImageNet weights when they can be had, else the "
+                        "training-free multi-scale network; vgg19 = always VGG19 (random weights offline)")
     p.add_argument("--preprocess", choices=PREPROCESS_CHOICES,
                    help="none: pixels in [0, 1] (seed); caffe: vgg19.preprocess_input")
     p.add_argument("--seed", type=whole(0), help=f"random seed (seed: {SEED.seed})")
@@ -164,13 +173,17 @@ def check_inputs(config: StyleConfig, content: Any, style: Any) -> None:
     if config.style_blend is not None and len(config.style_blend) != count:
         raise UsageError(f"--style-blend has {len(config.style_blend)} weight(s) but {count} style "
                          "image(s) were given: give one weight per style, e.g. --style-blend 0.7,0.3")
-    for source in [content, *(style if isinstance(style, list) else [style])]:
-        if not str(source).startswith(("http://", "https://")):
-            read_image(source)
     if config.mask is not None:
         if not os.path.isfile(config.mask):
             raise UsageError(f"--mask {config.mask}: no such file; give a label image (darkest colour = first style)")
         read_image(config.mask)
+    for source in [content, *(style if isinstance(style, list) else [style])]:
+        if not str(source).startswith(("http://", "https://")):
+            width, height = read_image(source).size
+            short = config.size if config.square else round(min(width, height) * config.size / max(width, height))
+            if source is content and short < MIN_SIZE:
+                raise UsageError(f"{content} is {width}x{height} px: at --size {config.size} its shorter side would "
+                                 f"be {short} px, below the {MIN_SIZE} px VGG19 needs; raise --size, or add --square")
     if config.weights not in WEIGHT_CHOICES:
         check_weights_file(config.weights)
 
@@ -185,6 +198,7 @@ def run_stylize(args: argparse.Namespace) -> int:
     config = config_from(args, base)
     content, style = _images(args, previous)
     check_inputs(config, content, style)
+    made_out = not os.path.exists(args.out)
     run_dir = new_run_dir(args.out)
     record = {"command": ["nst-lab", *sys.argv[1:]] if args.argv is None else ["nst-lab", *args.argv],
               "cwd": os.getcwd()}
@@ -195,6 +209,28 @@ def run_stylize(args: argparse.Namespace) -> int:
         _write_status(run_dir, "interrupted", config, content, style, record)
         print(f"note: interrupted before the first step; {run_dir}/run.json says so", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except Exception as exc:  # the CLI prints it; the folder keeps why the run never started
+        if _status_of(run_dir) == "starting":
+            if isinstance(exc, NstLabError) and exc.exit_code == EXIT_USAGE and _only_run_json(run_dir):
+                shutil.rmtree(run_dir)  # bad input found late (e.g. a size that cannot fit): leave nothing
+                if made_out and not any(run_dir.parent.iterdir()):
+                    run_dir.parent.rmdir()
+            else:
+                _write_status(run_dir, "failed", config, content, style, {**record, "message": str(exc)[:500]})
+        raise
+
+
+def _only_run_json(run_dir: Path) -> bool:
+    return [p.name for p in run_dir.iterdir()] == ["run.json"]
+
+
+def _status_of(run_dir: Path) -> str:
+    import json
+
+    try:
+        return str(json.loads((run_dir / "run.json").read_text()).get("status", ""))
+    except (OSError, ValueError):
+        return ""
 
 
 def _write_status(run_dir: Path, status: str, config: StyleConfig, content: Any, style: Any,
@@ -220,7 +256,7 @@ def _run(args: argparse.Namespace, config: StyleConfig, content: Any, style: Any
         transfer = prepare_transfer(content, style, config)
     for w in caught:
         print(f"warning: {w.message}", file=sys.stderr)
-    if transfer.weights_info.is_random:
+    if transfer.weights_info.note:  # random VGG19 weights, or the multi-scale network instead of VGG19
         print(f"note: {transfer.weights_info.note}", file=sys.stderr)
     result = stylize(content, style, config, progress=not args.quiet, transfer=transfer, run_dir=run_dir,
                      record=record)

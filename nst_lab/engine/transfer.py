@@ -18,13 +18,13 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from nst_lab.config import StyleConfig
+from nst_lab.config import MIN_SIZE, StyleConfig
 from nst_lab.engine.memory import check_fits
 from nst_lab.engine.precision import Precision, resolve_precision, with_precision
 from nst_lab.engine.scales import resize, scale_sizes
 from nst_lab.engine.schedules import adam_learning_rate
 from nst_lab.engine.step import Objective, SeedObjective, gram_of, make_adam_step, raw_forward
-from nst_lab.errors import NonFiniteLossError
+from nst_lab.errors import ConfigError, NonFiniteLossError
 from nst_lab.images import as_image
 from nst_lab.vgg import FeatureExtractor, WeightsInfo, get_layer_outputs, load_vgg19
 
@@ -173,7 +173,8 @@ def prepare_transfer(
 
     Args:
         content: content image source (path, URL, PIL image, bytes) or a (1, H, W, 3) array/tensor,
-            loaded at config.size / config.max_dim (arrays and tensors are used at their own size).
+            loaded with its longest side config.size (or centre-cropped to config.size squared with
+            config.square); arrays and tensors are used at their own size.
         style: one style source or a list of them (blended, or one per mask region).
         config: the run's settings; None means the seed report's preset.
         network: an already-loaded feature network to reuse; None loads the config's.
@@ -184,8 +185,11 @@ def prepare_transfer(
         the network loads, so an impossible size fails before any work.
     """
     config = config or StyleConfig()
-    content_image = as_image(content, config.size, config.max_dim)  # (1, H, W, 3)
+    content_image = as_image(content, config.size, square=config.square)  # (1, H, W, 3)
     height, width = int(content_image.shape[1]), int(content_image.shape[2])
+    if min(height, width) < MIN_SIZE:
+        raise ConfigError(f"the content is {height}x{width} px at size {config.size}: its shorter side is below "
+                          f"{MIN_SIZE} px, which VGG19's five poolings need; raise size, or set square", ["size"])
     precision = resolve_precision(config.precision)
     check_fits(height, width, precision.name)
     styles = list(style) if isinstance(style, (list, tuple)) else [style]

@@ -52,6 +52,14 @@ def graded_name(source: str) -> str | None:
 
 
 
+def _solution_id(cell: Any) -> str | None:
+    """The nbgrader ``grade_id`` of a solution cell (how the grader also finds graded cells), or None."""
+    metadata = cell.get("metadata")
+    nbgrader = metadata.get("nbgrader") if isinstance(metadata, dict) else None
+    grade_id = nbgrader.get("grade_id") if isinstance(nbgrader, dict) and nbgrader.get("solution") else None
+    return grade_id if isinstance(grade_id, str) and _NAME.fullmatch(grade_id) else None
+
+
 def _where(label: str, index: int, cell: Any) -> str:
     metadata = cell.get("metadata")
     nbgrader = metadata.get("nbgrader") if isinstance(metadata, dict) else None
@@ -122,7 +130,7 @@ def release_notebook(nb: Any, label: str = "notebook") -> Any:
         if cell.cell_type == "code":
             cell.outputs = []
             cell.execution_count = None
-            name = graded_name(cell.source)
+            name = graded_name(cell.source) or _solution_id(cell)
             if name and name not in exercises:
                 exercises.append(name)
         cell.metadata.pop("execution", None)  # Jupyter's run times say nothing to a student

@@ -95,9 +95,9 @@ def _judge_outputs(label: str, got: dict[str, Any], names: list[str], every: dic
 
 # ----------------------------------------------------------------- adam_update
 ADAM_DEFAULTS = {"learning_rate": 0.001, "beta1": 0.9, "beta2": 0.999, "epsilon": 1e-8}
-ADAM_CASES = {  # name: (keyword arguments given, step t)
+ADAM_CASES = {  # name: (keyword arguments given, step t); an epsilon near sqrt(v_hat) shows where it goes
     "first step, default hyperparameters": ({}, 1),
-    "step 3, custom hyperparameters": ({"learning_rate": 0.01, "beta1": 0.8, "beta2": 0.95, "epsilon": 1e-3}, 3),
+    "step 3, custom hyperparameters": ({"learning_rate": 0.05, "beta1": 0.8, "beta2": 0.95, "epsilon": 0.1}, 3),
     "step 40, default hyperparameters": ({}, 40),
 }
 

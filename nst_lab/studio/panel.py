@@ -96,7 +96,7 @@ class Studio:
                                      description="lr schedule", style=WIDE,
                                      tooltip=f"cosine: decay to {config.final_learning_rate} at the last epoch")
         self.steps = ipw.IntText(value=config.steps, description="steps", style=WIDE)
-        self.size = ipw.IntText(value=config.size, description="image size (px)", style=WIDE)
+        self.size = ipw.IntText(value=config.size, description="longest side (px)", style=WIDE)
         self.init = ipw.Dropdown(options=INIT_MODES, value=config.init, description="init", style=WIDE)
         self.content_layer = ipw.Dropdown(options=VGG19_CONV_LAYERS, value=config.content_layer,
                                         description="content layer", style=WIDE)
@@ -166,7 +166,7 @@ class Studio:
             alpha=float(self.alpha.value), beta=float(self.beta.value),
             learning_rate=float(self.learning_rate.value), lr_schedule=self.schedule.value,
             steps=int(self.steps.value),
-            size=int(self.size.value), max_dim=None, init=self.init.value,
+            size=int(self.size.value), init=self.init.value,
             content_layer=self.content_layer.value, seed=int(self.seed.value),
             weights=self.weights.value, features=self.features.value, save_every=0,
             style_layers=tuple((s.description, float(s.value)) for s in self.style_weights),

@@ -404,7 +404,7 @@ def test_cli_runs_with_every_option(tmp_path, capsys, tiny_net):
     data = "data/content/chelsea.jpg", "data/style/swirls.jpg", "data/style/waves.jpg"
     code = cli.main(["stylize", *data, "--style-blend", "0.7,0.3", "--preserve-color", "histogram",
                      "--tv-weight", "0.1", "--style-scale", "1.5", "--mask", str(tmp_path / "m.png"),
-                     "--size", "32", "--steps", "2", "--weights", "random", "--quiet", "-o", str(tmp_path)])
+                     "--size", "48", "--steps", "2", "--weights", "random", "--quiet", "-o", str(tmp_path)])
     assert code == 0, capsys.readouterr().err
     assert (tmp_path / "run-001" / "final.png").exists()
 
@@ -414,7 +414,7 @@ def test_cli_mask_with_too_few_colours_exits_2_with_one_line(tmp_path, capsys, t
 
     Image.new("RGB", (40, 40), (90, 90, 90)).save(tmp_path / "grey.png")
     data = "data/content/chelsea.jpg", "data/style/swirls.jpg", "data/style/waves.jpg"
-    code = cli.main(["stylize", *data, "--mask", str(tmp_path / "grey.png"), "--size", "32",
+    code = cli.main(["stylize", *data, "--mask", str(tmp_path / "grey.png"), "--size", "48",
                      "--steps", "1", "--weights", "random", "-o", str(tmp_path / "runs")])
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2
@@ -447,7 +447,7 @@ def test_cli_bad_beyond_options_exit_2_with_one_line(arguments, message, capsys,
 def test_scales_with_an_extension_is_refused_not_ignored(tmp_path, capsys):
     from nst_lab.cli import main
 
-    code = main(["stylize", "--size", "32", "--steps", "1", "--weights", "random", "--quiet",
+    code = main(["stylize", "--size", "48", "--steps", "1", "--weights", "random", "--quiet",
                  "--scales", "2", "--tv-weight", "1", "-o", str(tmp_path / "runs")])
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1 and "--scales > 1 works only with the plain seed cost" in err[-1]

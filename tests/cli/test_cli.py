@@ -18,7 +18,7 @@ from nst_lab.cli import main
 from nst_lab.images import MAX_PIXELS
 
 ROOT = Path(__file__).resolve().parents[2]
-FAST = ["--size", "32", "--steps", "1", "--weights", "random", "--quiet"]
+FAST = ["--size", "48", "--steps", "1", "--weights", "random", "--quiet"]
 
 
 def _cli(*args: str, timeout: float = 240) -> subprocess.CompletedProcess:
@@ -37,7 +37,7 @@ def test_smoke_run_at_64px_with_random_weights(tmp_path):
     record = json.loads((run / "run.json").read_text())
     assert record["status"] == "finished" and record["steps_done"] == 3
     assert record["weights"]["kind"] == "random"
-    assert Image.open(run / "final.png").size == (64, 64)
+    assert Image.open(run / "final.png").size == (64, 43)  # the 451x300 cat keeps its proportions
     assert sorted(p.name for p in (run / "snapshots").iterdir()) == ["step_0000.png", "step_0001.png", "step_0002.png"]
     assert (run / "loss_plot.png").stat().st_size > 1000
     assert "finished: 3 steps" in done.stdout
@@ -81,7 +81,7 @@ def _with_fast_defaults(args: list[str], out: Path) -> list[str]:
     if not args:
         return args
     extra = ["--quiet"]
-    for flag, value in (("--size", "32"), ("--steps", "1"), ("--weights", "random"), ("-o", str(out))):
+    for flag, value in (("--size", "48"), ("--steps", "1"), ("--weights", "random"), ("-o", str(out))):
         if flag not in args:
             extra += [flag, value]
     return args + extra
@@ -103,7 +103,8 @@ def test_bad_input_through_the_console_has_no_traceback(tmp_path):
     done = _cli("stylize", str(tmp_path / "missing.png"), str(tmp_path / "x.png"), "-o", str(tmp_path))
     assert done.returncode == 2
     assert done.stderr.strip().splitlines() == [f"error: {tmp_path / 'missing.png'}: no such file. "
-                                                 f"Check the path, or use one of {ROOT / 'data'}"]
+                                                 f"Check the path, or use a bundled image from "
+                                                 f"{ROOT / 'data' / 'content'} or {ROOT / 'data' / 'style'}"]
 
 
 @pytest.mark.slow
@@ -164,7 +165,7 @@ def test_a_runtime_failure_is_one_line_exit_1(monkeypatch, capsys, tmp_path):
 def test_an_unexpected_exception_exits_1_with_its_type_name(exc, line, monkeypatch, capsys, tmp_path):
     import nst_lab.cli.stylize
 
-    def broken(args):
+    def broken(*args):
         raise exc
 
     monkeypatch.setattr(nst_lab.cli.stylize, "config_from", broken)
@@ -178,7 +179,7 @@ def test_an_unexpected_exception_exits_1_with_its_type_name(exc, line, monkeypat
 def test_ctrl_c_before_any_step_is_a_note_exit_130(monkeypatch, capsys, tmp_path):
     import nst_lab.cli.stylize
 
-    def interrupted(args):
+    def interrupted(*args):
         raise KeyboardInterrupt
 
     monkeypatch.setattr(nst_lab.cli.stylize, "config_from", interrupted)
@@ -191,7 +192,7 @@ def test_ctrl_c_before_any_step_is_a_note_exit_130(monkeypatch, capsys, tmp_path
 
 def test_a_config_error_names_the_flags_not_the_fields(capsys, tmp_path):
     """The seed preset's final_learning_rate (0.002) is above --lr 0.001 under the cosine schedule."""
-    code = main(["stylize", "--steps", "5", "--lr-schedule", "cosine", "--lr", "0.001", "--size", "32",
+    code = main(["stylize", "--steps", "5", "--lr-schedule", "cosine", "--lr", "0.001", "--size", "48",
                  "--weights", "random", "--quiet", "-o", str(tmp_path / "runs")])
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1, err
@@ -209,7 +210,7 @@ ONE_LINE_CASES = {
     "final-lr without cosine": (lambda f: ["--final-lr", "0.001"], "--final-lr only applies to the cosine schedule"),
     "style-blend count mismatch": (lambda f: [str(f["good"]), str(f["good"]), "--style-blend", "0.5,0.3,0.2"],
                                    "--style-blend has 3 weight(s) but 1 style image(s) were given"),
-    "output path is a file": (lambda f: ["-o", str(f["afile"])], "is a file; give a folder for the runs with -o"),
+    "output path is a file": (lambda f: ["-o", str(f["afile"])], "is a file; give a folder for the runs as --out"),
 }
 
 

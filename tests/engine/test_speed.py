@@ -246,8 +246,9 @@ def test_memory_guard_refuses_an_impossible_size_and_passes_1024():
     with pytest.raises(MemoryEstimateError) as caught:
         check_fits(4096, 4096, "float32", available=24 * GIB)
     message = str(caught.value)
-    assert "4096x4096" in message and "24 GiB" in message and "--size" in message
-    side = int(message.split("--size ")[1].split()[0])
+    assert "4096x4096" in message and "24 GiB" in message and "set size to" in message  # a field, not a flag
+    assert caught.value.fields == ("size",)
+    side = int(message.split("set size to ")[1].split()[0])
     assert step_bytes(side, side) <= 24 * GIB < step_bytes(side + 64, side + 64)
 
 
@@ -265,7 +266,7 @@ def test_cli_refuses_a_size_that_cannot_fit(monkeypatch, capsys, tmp_path):
     from nst_lab.engine import memory
 
     monkeypatch.setattr(memory, "total_memory_bytes", lambda *_: 2 * GIB)
-    code = main(["stylize", "--size", "1024", "--steps", "1", "--weights", "random", "-o", str(tmp_path)])
+    code = main(["stylize", "--size", "1024", "--square", "--steps", "1", "--weights", "random", "-o", str(tmp_path)])
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and err[-1].startswith("error: a 1024x1024 image needs about")
     assert "--size" in err[-1] and not list(tmp_path.iterdir())  # refused before any run folder

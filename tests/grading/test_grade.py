@@ -1,26 +1,47 @@
-"""`nst-lab grade`: scores follow behaviour, cheating gains nothing, the batch always finishes."""
+"""`nst-lab grade` (grader v2): reading submissions, choosing exercises, jobs, judging, reports, the CLI.
+
+The fast tests call the pieces directly. One slow batch (a module fixture) runs a few notebooks
+through ``nst-lab grade`` with the sandbox; a second, tiny run grades a lone non-notebook. The
+grader's defences against cheating are in test_attacks.py, the sandbox's in test_sandbox.py.
+"""
 
 from __future__ import annotations
 
 import csv
 import json
-import time
+import os
+import shutil
 from pathlib import Path
 
 import pytest
+from nbformat.v4 import new_code_cell
 
 from nst_lab.cli import main
 from nst_lab.cli.grading import parse_points
 from nst_lab.errors import GradeUsageError
 from nst_lab.grading import grade as grading
+from nst_lab.grading import report
 from nst_lab.grading.release import release_notebook
 from tests.grading import fixtures as fx
 
 REPO = Path(__file__).resolve().parents[2]
-SEED = 4242  # a hidden seed for the tests; the notebooks' checks use nst_lab.checks.PUBLIC_SEED
+SEED = 4242  # a hidden seed for the fast tests; the notebooks' checks use nst_lab.checks.PUBLIC_SEED
+COURSE = {"02_content_cost": ["compute_content_cost"],
+          "03_style_cost": ["gram_matrix", "compute_layer_style_cost", "compute_style_cost"]}
+FLAVOURS = ("jupyterlab", "colab", "nbgrader")
+WRONG_GRAM = "def gram_matrix(A):\n    return tf.matmul(A, A, transpose_a=True)  # A^T A\n"
 
 
-# ----------------------------------------------------------------- fast: reading and options
+def _sub(tmp_path: Path, name: str, functions: dict[str, str], flavour: str = "jupyterlab",
+         stamp: str | None = None) -> grading.Submission:
+    nb = fx.build(functions, flavour)
+    if stamp is not None:
+        nb.metadata["nst_lab"] = {"notebook": stamp, "exercises": list(functions)}
+    path = fx.write(tmp_path / name, nb, flavour)
+    return grading.read_submission(path, name)
+
+
+# ----------------------------------------------------------------- points and seeds
 def test_points_table_matches_the_notebooks_and_parses_overrides(tmp_path: Path) -> None:
     """Every graded function has points, the course totals 100, and the nbgrader points in
     the solution notebooks' check cells agree with the table the grader uses."""
@@ -38,6 +59,7 @@ def test_points_table_matches_the_notebooks_and_parses_overrides(tmp_path: Path)
     assert in_notebooks == grading.POINTS
     points = parse_points("gram_matrix=20, total_cost=0")
     assert points["gram_matrix"] == 20 and points["total_cost"] == 0 and points["train_step"] == 20
+    assert sum(points.values()) == 100 + 10 - 5
     (tmp_path / "p.json").write_text('{"adam_update": 7.5}')
     assert parse_points(str(tmp_path / "p.json"))["adam_update"] == 7.5
 
@@ -48,78 +70,339 @@ def test_points_table_matches_the_notebooks_and_parses_overrides(tmp_path: Path)
         ("gram=3", "'gram' is not one of get_layer_outputs"),
         ("gram_matrix=lots", "'lots' for gram_matrix is not a number"),
         ("gram_matrix=-1", "gram_matrix=-1 must be a number >= 0"),
+        ("gram_matrix=inf", "gram_matrix=inf must be a number >= 0"),
+        ("gram_matrix=nan", "gram_matrix=nan must be a number >= 0"),
         ("missing.json", "cannot read a JSON object"),
     ],
 )
 def test_bad_points_are_refused(text: str, message: str) -> None:
-    with pytest.raises(GradeUsageError, match=message):
+    with pytest.raises(GradeUsageError, match=message.replace("(", r"\(").replace(")", r"\)")):
         parse_points(text)
 
 
-def test_hidden_seed_is_deterministic_secret_dependent_and_not_public() -> None:
+def test_points_file_must_hold_an_object(tmp_path: Path) -> None:
+    (tmp_path / "p.json").write_text("[1, 2]")
+    with pytest.raises(GradeUsageError, match="expected a JSON object"):
+        parse_points(str(tmp_path / "p.json"))
+
+
+def test_hidden_seed_is_deterministic_secret_dependent_in_range_and_not_public() -> None:
     from nst_lab.checks import PUBLIC_SEED
 
-    seeds = {grading.hidden_seed(f"secret {i}") for i in range(200)}
-    assert grading.hidden_seed("a") == grading.hidden_seed("a")
-    assert len(seeds) > 190 and PUBLIC_SEED not in seeds
+    seeds = [grading.hidden_seed(f"secret {i}") for i in range(500)]
+    assert grading.hidden_seed("a") == grading.hidden_seed("a") != grading.hidden_seed("b")
+    assert len(set(seeds)) > 490 and PUBLIC_SEED not in seeds
+    assert all(2 <= s < 4_000_000 + 2 for s in seeds)
 
 
-@pytest.mark.parametrize("flavour", ["jupyterlab", "colab", "nbgrader"])
+# ----------------------------------------------------------------- read_submission
+@pytest.mark.parametrize("flavour", FLAVOURS)
 def test_graded_cells_are_found_by_marker_or_grade_id(tmp_path: Path, flavour: str) -> None:
-    path = fx.write(tmp_path / "nb.ipynb", fx.build(fx.SOLUTIONS, flavour), flavour)
-    sub = grading.read_submission(path, "nb.ipynb", grading.POINTS)
-    assert sub.error == "" and set(sub.sources) == set(fx.SOLUTIONS) and sub.checked == set(fx.SOLUTIONS)
+    sub = _sub(tmp_path, "nb.ipynb", fx.SOLUTIONS, flavour)
+    assert sub.error == "" and sub.flags == [] and set(sub.sources) == set(fx.SOLUTIONS)
     assert "tf.linalg.matmul(A, tf.transpose(A))" in sub.sources["gram_matrix"]
+    assert sub.identity == "nb" and not hasattr(sub, "checked")
+
+
+def test_identity_comes_from_the_release_stamp_else_the_file_name(tmp_path: Path) -> None:
+    assert _sub(tmp_path, "renamed.ipynb", {}, stamp="03_style_cost").identity == "03_style_cost"
+    assert _sub(tmp_path, "02_content_cost.ipynb", {}).identity == "02_content_cost"
+    nb = fx.build({})
+    nb.metadata["nst_lab"] = {"notebook": ["03_style_cost"]}  # not a string: ignored
+    assert grading.read_submission(fx.write(tmp_path / "x.ipynb", nb), "x.ipynb").identity == "x"
+
+
+def test_the_last_marked_cell_wins_and_unknown_names_are_ignored(tmp_path: Path) -> None:
+    nb = fx.build({"gram_matrix": WRONG_GRAM})
+    nb.cells.append(new_code_cell("# GRADED FUNCTION: gram_matrix\n" + fx.SOLUTIONS["gram_matrix"]))
+    nb.cells.append(new_code_cell("# GRADED FUNCTION: my_helper\ndef my_helper():\n    pass"))
+    nb.cells.append(new_code_cell("def f():\n    pass", metadata={"nbgrader": {"grade_id": "check_gram_matrix"}}))
+    sub = grading.read_submission(fx.write(tmp_path / "x.ipynb", nb), "x.ipynb")
+    assert list(sub.sources) == ["gram_matrix"] and "transpose_a" not in sub.sources["gram_matrix"]
 
 
 @pytest.mark.parametrize(
     "content, message",
     [
-        ('{"cells": [', "not a readable notebook (JSONDecodeError"),
+        ('{"cells": [', "not a readable notebook (not JSON (JSONDecodeError))"),
         ('{"title": "my essay"}', "not a notebook: the file has no list of cells"),
-        ("\udcff", "not a readable notebook"),
+        ('{"cells": {"0": "x"}}', "not a notebook: the file has no list of cells"),
+        ("[" * 65 + "]" * 65, "not a readable notebook (nested more than 64 levels deep)"),
+        ("[" * 64 + "]" * 64, "not a notebook: the file has no list of cells"),  # 64 deep is still read
+        ("\udcff", "not a readable notebook (not JSON (UnicodeDecodeError))"),
+        ("", "not a readable notebook"),
     ],
 )
 def test_broken_files_are_reported_not_raised(tmp_path: Path, content: str, message: str) -> None:
     path = tmp_path / "x.ipynb"
     path.write_bytes(content.encode("utf-8", "surrogateescape"))
-    assert message in grading.read_submission(path, "x.ipynb", grading.POINTS).error
+    sub = grading.read_submission(path, "x.ipynb")
+    assert message in sub.error and sub.sources == {}
 
 
+def test_metadata_of_the_wrong_type_is_skipped_not_trusted(tmp_path: Path) -> None:
+    cells = [
+        "not a cell",
+        {"cell_type": "code", "source": ["# GRADED FUNCTION: ", "total_cost\n", 3, fx.SOLUTIONS["total_cost"]]},
+        {"cell_type": "code", "source": 42, "metadata": {"nbgrader": {"grade_id": "gram_matrix"}}},
+        {"cell_type": "code", "source": "def compute_content_cost(c, g):\n    pass", "metadata": []},
+        {"cell_type": "code", "source": "x = 1", "metadata": {"nbgrader": {"grade_id": ["adam_update"]}}},
+        {"cell_type": "code", "source": "x = 1", "metadata": {"nbgrader": "adam_update"}},
+        {"cell_type": "markdown", "source": "# GRADED FUNCTION: train_step"},
+    ]
+    path = tmp_path / "x.ipynb"
+    path.write_text(json.dumps({"cells": cells, "metadata": {"nst_lab": "03_style_cost"}}))
+    sub = grading.read_submission(path, "x.ipynb")
+    assert sub.error == "" and sub.identity == "x"
+    assert sub.sources == {"total_cost": "# GRADED FUNCTION: total_cost\n" + fx.SOLUTIONS["total_cost"],
+                           "gram_matrix": ""}
+
+
+def test_a_cell_over_the_size_cap_is_flagged_not_run(tmp_path: Path) -> None:
+    long = "# GRADED FUNCTION: gram_matrix\n" + "#\n" * (grading.MAX_CELL_CHARS // 2) + fx.SOLUTIONS["gram_matrix"]
+    path = tmp_path / "x.ipynb"
+    path.write_text(json.dumps({"cells": [{"cell_type": "code", "source": long, "metadata": {}}]}))
+    sub = grading.read_submission(path, "x.ipynb")
+    assert sub.sources == {"gram_matrix": ""} and "gram_matrix: the cell has over" in sub.flags[0]
+
+
+def test_files_over_the_size_cap_are_refused(tmp_path: Path, monkeypatch) -> None:
+    path = fx.write(tmp_path / "x.ipynb", fx.build(fx.SOLUTIONS))
+    monkeypatch.setattr(grading, "MAX_NOTEBOOK_BYTES", path.stat().st_size - 1)
+    assert "larger than" in grading.read_submission(path, "x.ipynb").error
+    monkeypatch.setattr(grading, "MAX_NOTEBOOK_BYTES", path.stat().st_size)
+    assert grading.read_submission(path, "x.ipynb").error == ""
+
+
+@pytest.mark.timeout(20)
+def test_links_fifos_and_devices_are_not_read(tmp_path: Path) -> None:
+    good = fx.write(tmp_path / "good.ipynb", fx.build(fx.SOLUTIONS))
+    os.symlink(good, tmp_path / "link.ipynb")
+    os.symlink("/dev/zero", tmp_path / "zero.ipynb")
+    os.mkfifo(tmp_path / "fifo.ipynb")  # opening it to read would block without O_NONBLOCK
+    for name in ("link.ipynb", "zero.ipynb"):
+        sub = grading.read_submission(tmp_path / name, name)
+        assert "link" in sub.error and sub.sources == {}, sub.error
+    fifo = grading.read_submission(tmp_path / "fifo.ipynb", "fifo.ipynb")
+    assert "not a regular file" in fifo.error and fifo.sources == {}
+    assert "not a regular file" in grading.read_submission(Path("/dev/null"), "null").error
+
+
+@pytest.mark.timeout(20)
+def test_graded_name_is_linear_on_hostile_cells() -> None:
+    from nst_lab.grading.release import graded_name
+
+    hostile = ("# GRADED FUNCTION:" * 50_000 + "\n") * 20 + "#" + " " * 1_000_000 + "GRADED FUNCTION:\n"
+    assert graded_name(hostile) is None
+    assert graded_name(hostile + "  #   GRADED FUNCTION:   gram_matrix(A) stuff\n") == "gram_matrix"
+    assert graded_name("x = 1  # GRADED FUNCTION: gram_matrix") is None  # the comment must open the line
+
+
+# ----------------------------------------------------------------- collect
 def test_submission_names_start_with_the_folder_given(tmp_path: Path) -> None:
     for who in ("alice", "bob"):
         fx.write(tmp_path / "class" / who / "02.ipynb", fx.build({"total_cost": fx.SOLUTIONS["total_cost"]}))
     (tmp_path / "class" / "alice" / ".ipynb_checkpoints").mkdir()
     (tmp_path / "class" / "alice" / ".ipynb_checkpoints" / "02-checkpoint.ipynb").write_text("{}")
+    (tmp_path / "class" / "bob" / "notes.txt").write_text("not a notebook")
     (tmp_path / "x.ipynb").write_text("{}")
-    paths = [tmp_path / "class" / "alice", tmp_path / "class", tmp_path / "x.ipynb"]
+    (tmp_path / "essay.txt").write_text("a poem")
+    paths = [tmp_path / "class" / "alice", tmp_path / "class", tmp_path / "x.ipynb", tmp_path / "essay.txt"]
     names = [name for _, name in grading.collect([str(p) for p in paths])]
-    assert names == ["alice/02.ipynb", "class/alice/02.ipynb", "class/bob/02.ipynb", "x.ipynb"]
+    assert names == ["alice/02.ipynb", "class/alice/02.ipynb", "class/bob/02.ipynb", "x.ipynb", "essay.txt"]
 
 
-def test_expected_exercises_keep_deleted_cells_in_the_maximum(tmp_path: Path) -> None:
-    full = fx.build({"gram_matrix": fx.SOLUTIONS["gram_matrix"], "total_cost": fx.SOLUTIONS["total_cost"]})
-    deleted = fx.build({"total_cost": fx.SOLUTIONS["total_cost"]})
-    subs = [
-        grading.read_submission(fx.write(tmp_path / who / "02.ipynb", nb), f"{who}/02.ipynb", grading.POINTS)
-        for who, nb in (("alice", full), ("bob", deleted))
-    ]
-    broken = tmp_path / "carol" / "02.ipynb"
-    broken.parent.mkdir()
+def test_collect_keeps_links_and_fifos_without_following_them(tmp_path: Path) -> None:
+    elsewhere = tmp_path / "elsewhere"
+    fx.write(elsewhere / "secret.ipynb", fx.build({}))
+    class_ = tmp_path / "class"
+    fx.write(class_ / "a.ipynb", fx.build({}))
+    os.symlink(elsewhere, class_ / "linked_folder")
+    os.symlink(elsewhere / "secret.ipynb", class_ / "link.ipynb")
+    os.mkfifo(class_ / "fifo.ipynb")
+    found = grading.collect([str(class_)])
+    assert [name for _, name in found] == ["class/a.ipynb", "class/fifo.ipynb", "class/link.ipynb"]
+    assert all(elsewhere not in p.parents for p, _ in found)
+    (tmp_path / "only_links").mkdir()
+    os.symlink(elsewhere, tmp_path / "only_links" / "folder")
+    with pytest.raises(GradeUsageError, match="no .ipynb notebooks found"):
+        grading.collect([str(tmp_path / "only_links")])
+
+
+def test_the_same_name_twice_is_told_apart_by_its_path(tmp_path: Path) -> None:
+    for folder in ("one", "two"):
+        fx.write(tmp_path / folder / "class" / "a.ipynb", fx.build({}))
+    found = grading.collect([str(tmp_path / "one" / "class"), str(tmp_path / "two" / "class")])
+    assert [name for _, name in found] == [str(tmp_path / f / "class" / "a.ipynb") for f in ("one", "two")]
+
+
+def test_collect_refuses_what_does_not_exist(tmp_path: Path) -> None:
+    with pytest.raises(GradeUsageError, match="does not exist"):
+        grading.collect([str(tmp_path / "missing")])
+
+
+# ----------------------------------------------------------------- expected_exercises
+def test_the_maximum_comes_from_the_course_notebook(tmp_path: Path) -> None:
+    full = _sub(tmp_path, "a/03_style_cost.ipynb", {n: fx.SOLUTIONS[n] for n in COURSE["03_style_cost"]})
+    deleted = _sub(tmp_path, "b/03_style_cost.ipynb", {"gram_matrix": fx.SOLUTIONS["gram_matrix"]})
+    renamed = _sub(tmp_path, "c/my_work.ipynb", {}, stamp="03_style_cost")
+    for sub in (full, deleted, renamed):
+        assert grading.expected_exercises(sub, COURSE, None) == COURSE["03_style_cost"], sub.name
+
+
+def test_stamp_and_file_name_both_count_and_extra_cells_add_their_exercise(tmp_path: Path) -> None:
+    both = _sub(tmp_path, "02_content_cost.ipynb", {}, stamp="03_style_cost")
+    assert grading.expected_exercises(both, COURSE, None) == ["compute_content_cost", *COURSE["03_style_cost"]]
+    extra = _sub(tmp_path, "x/02_content_cost.ipynb", {"total_cost": fx.SOLUTIONS["total_cost"]})
+    assert grading.expected_exercises(extra, COURSE, None) == ["compute_content_cost", "total_cost"]
+
+
+def test_an_unknown_notebook_is_graded_on_every_exercise(tmp_path: Path) -> None:
+    unknown = _sub(tmp_path, "essay.ipynb", {"total_cost": fx.SOLUTIONS["total_cost"]})
+    every = ["get_layer_outputs", "compute_content_cost", "gram_matrix", "compute_layer_style_cost",
+             "compute_style_cost", "total_cost", "adam_update", "train_step"]
+    assert grading.expected_exercises(unknown, COURSE, None) == every
+    assert grading.expected_exercises(unknown, {}, None) == every
+    broken = tmp_path / "broken.ipynb"
     broken.write_text("{")
-    subs.append(grading.read_submission(broken, "carol/02.ipynb", grading.POINTS))
-    expected = grading.expected_exercises(subs, None)
-    assert expected == {n: ["gram_matrix", "total_cost"] for n in ("alice/02.ipynb", "bob/02.ipynb", "carol/02.ipynb")}
-    assert grading.expected_exercises(subs[:1], ["adam_update"]) == {"alice/02.ipynb": ["adam_update"]}
+    assert grading.expected_exercises(grading.read_submission(broken, "broken.ipynb"), COURSE, None) == every
+
+
+def test_only_overrides_the_course_and_classmates_change_nothing(tmp_path: Path) -> None:
+    sub = _sub(tmp_path, "a/02_content_cost.ipynb", {"compute_content_cost": fx.SOLUTIONS["compute_content_cost"]})
+    assert grading.expected_exercises(sub, COURSE, ["adam_update", "gram_matrix"]) == ["adam_update", "gram_matrix"]
+    rich = _sub(tmp_path, "b/02_content_cost.ipynb", fx.SOLUTIONS)
+    grading.expected_exercises(rich, COURSE, None)
+    assert grading.expected_exercises(sub, COURSE, None) == ["compute_content_cost"]
+
+
+# ----------------------------------------------------------------- job_for and judge_one
+DEPENDS = {"compute_layer_style_cost": {"gram_matrix"},
+           "compute_style_cost": {"gram_matrix", "compute_layer_style_cost"},
+           "train_step": {"gram_matrix", "compute_layer_style_cost", "compute_style_cost", "compute_content_cost",
+                          "total_cost", "make_extractor"}}
+
+
+@pytest.mark.parametrize("name", list(grading.POINTS))
+def test_the_job_holds_concrete_inputs_and_dependencies_never_the_seed_or_its_own_reference(name: str) -> None:
+    from nst_lab.grading.specs import SPECS
+
+    job = grading.job_for(name, fx.SOLUTIONS[name], SEED, 12.5)
+    assert set(job) == {"name", "cell", "prelude", "plan", "budget"}
+    assert job["name"] == name and job["cell"] == fx.SOLUTIONS[name] and job["budget"] == 12.5
+    assert job["plan"] == SPECS[name].plan(SEED) != SPECS[name].plan(SEED + 1)
+    assert "seed" not in json.dumps(job["plan"])
+    namespace: dict = {}
+    exec(compile(job["prelude"], "<provided>", "exec"), namespace)
+    graded_here = {n for n in grading.POINTS if callable(namespace.get(n))} | (
+        {"make_extractor"} if "make_extractor" in namespace else set())
+    assert name not in namespace and f"def {name}(" not in job["prelude"]
+    assert graded_here == DEPENDS.get(name, set())
+    assert callable(namespace["clip_0_1"]) and namespace["STYLE_LAYERS"][0][0] == "block1_conv1"
+
+
+def _results(name: str, fn, seed: int = SEED) -> dict:
+    """What the sandbox sends back for ``fn``, produced here by kit (the judge never sees fn)."""
+    from nst_lab.grading.kit import run_plan
+    from nst_lab.grading.specs import SPECS
+
+    return {"status": "ok", "results": run_plan(fn, SPECS[name].plan(seed)), "cpu_s": 0.25}
+
+
+def test_judge_one_gives_points_per_passing_case() -> None:
+    import nst_lab
+
+    right = grading.judge_one("total_cost", _results("total_cost", nst_lab.total_cost), SEED, 5)
+    assert (right["points"], right["max"], right["passed"], right["note"]) == (5, 5, 3, "")
+    assert right["cpu_s"] == 0.25 and [c["passed"] for c in right["cases"]] == [True] * 3
+
+    def bad_defaults(J_content, J_style, alpha=1, beta=1):  # noqa: N803  (right on 2 cases of 3)
+        return alpha * J_content + beta * J_style
+
+    partial = grading.judge_one("total_cost", _results("total_cost", bad_defaults), SEED, 6)
+    assert (partial["points"], partial["passed"], len(partial["cases"])) == (4, 2, 3)
+    assert "defaults" in next(c["message"] for c in partial["cases"] if not c["passed"])
 
 
 def test_judging_survives_forged_or_failed_worker_results() -> None:
     forged = grading.judge_one("gram_matrix", {"status": "ok", "produced": {"case0": "All tests passed"}}, SEED, 10)
     assert forged["points"] == 0 and "malformed" in forged["note"]
-    failed = grading.judge_one("total_cost", {"status": "error", "note": "it ran out of time"}, SEED, 5)
-    assert failed["points"] == 0 and failed["note"] == "it ran out of time"
+    strings = grading.judge_one("gram_matrix", {"status": "ok", "results": {"case0": "All tests passed",
+                                                                          "case1": {"value": "passed"}}}, SEED, 10)
+    assert strings["points"] == 0
+    empty = grading.judge_one("gram_matrix", {"status": "ok", "results": {}}, SEED, 10)
+    assert empty["points"] == 0 and empty["passed"] == 0
+    failed = grading.judge_one("total_cost", {"status": "error", "note": "it ran out of time", "cpu_s": "x"}, SEED, 5)
+    assert failed["points"] == 0 and failed["note"] == "it ran out of time" and failed["cpu_s"] == 0.0
 
 
+def test_values_from_another_seed_earn_nothing() -> None:
+    """Results computed on the public inputs do not pass the hidden ones."""
+    import nst_lab
+    from nst_lab.checks import PUBLIC_SEED
+
+    public = _results("gram_matrix", nst_lab.gram_matrix, PUBLIC_SEED)
+    assert grading.judge_one("gram_matrix", public, PUBLIC_SEED, 10)["points"] == 10
+    assert grading.judge_one("gram_matrix", public, SEED, 10)["points"] == 0
+
+
+def test_copies_across_folders_are_flagged_but_not_within_one_or_stubs(tmp_path: Path) -> None:
+    subs = [_sub(tmp_path, "alice/02.ipynb", {"total_cost": fx.SOLUTIONS["total_cost"]}),
+            _sub(tmp_path, "bob/02.ipynb", {"total_cost": fx.SOLUTIONS["total_cost"]}),
+            _sub(tmp_path, "carol/02.ipynb", {"total_cost": WRONG_GRAM}),
+            _sub(tmp_path, "dan/a.ipynb", {"gram_matrix": WRONG_GRAM}),
+            _sub(tmp_path, "dan/b.ipynb", {"gram_matrix": WRONG_GRAM})]
+    stub = release_notebook(fx.build({"total_cost": fx.SOLUTIONS["total_cost"]}))
+    for who in ("erin", "frank"):
+        path = fx.write(tmp_path / who / "02.ipynb", stub)
+        subs.append(grading.read_submission(path, f"{who}/02.ipynb"))
+    rows = [{"notes": []} for _ in subs]
+    grading.flag_copies(subs, rows)
+    assert len(rows[0]["notes"]) == 1 and "identical to bob/02.ipynb" in rows[0]["notes"][0]
+    assert len(rows[1]["notes"]) == 1 and "identical to alice/02.ipynb" in rows[1]["notes"][0]
+    assert all(r["notes"] == [] for r in rows[2:])
+
+
+# ----------------------------------------------------------------- reports
+@pytest.mark.parametrize("text, cell", [
+    ("=HYPERLINK(1)", "'=HYPERLINK(1)"), ("+1", "'+1"), ("-1", "'-1"), ("@SUM(A1)", "'@SUM(A1)"),
+    ("\t=1", "'\t=1"), ("\r=1", " =1"),  # a CR is no line break inside a cell
+    ("alice/02.ipynb", "alice/02.ipynb"), ("a=b", "a=b"),
+])
+def test_csv_cells_never_start_a_formula(text: str, cell: str) -> None:
+    assert report.csv_cell(text) == cell
+
+
+def test_feedback_text_is_escaped_and_names_are_unique() -> None:
+    line = report.md("<script>alert(1)</script>\n## total_cost: 5 / 5 **bold** [x](y) `z`")
+    assert "<script>" not in line and "\n" not in line and "&lt;script&gt;" in line
+    assert "\\*\\*bold\\*\\*" in line and "\\[x\\]\\(y\\)" in line and "\\`z\\`" in line
+    a, b = report.feedback_name("team a/02.ipynb"), report.feedback_name("team_a/02.ipynb")
+    assert a != b and a.startswith("team_a__02-") and a.endswith(".md") and len(a) == len("team_a__02-") + 13
+    assert report.feedback_name("../../etc/passwd").startswith("..__..__etc__passwd-")
+    assert "/" not in report.feedback_name("../../etc/passwd") and "\udcff" not in report.feedback_name("x\udcff")
+
+
+def test_reports_record_seed_source_and_sandbox(tmp_path: Path) -> None:
+    from nst_lab.grading.runner import Settings
+
+    settings = Settings(777, 30.0, tuple({**grading.POINTS, "gram_matrix": 20}.items()), sandbox=True)
+    case = {"case": "gram_matrix of shape (3, 7)", "passed": False, "message": "you computed A^T A <b>"}
+    rows = [{"submission": "=cmd|' /C calc'!A0", "path": "x", "total": 0.0, "max": 20.0, "notes": ["-2+3"],
+             "exercises": {"gram_matrix": {"points": 0.0, "max": 20.0, "passed": 0, "cases": [case], "note": ""}}}]
+    report.write_reports(rows, tmp_path, settings, seed_source="--seed")
+    data = json.loads((tmp_path / "grades.json").read_text())
+    assert (data["seed"], data["seed_source"], data["sandbox"], data["timeout_s"]) == (777, "--seed", True, 30.0)
+    assert data["points"]["gram_matrix"] == 20
+    table = list(csv.reader((tmp_path / "grades.csv").open()))
+    assert table[0] == ["submission", *grading.POINTS, "total", "max", "notes"]
+    assert table[1][0] == "'=cmd|' /C calc'!A0" and table[1][-1] == "'-2+3" and table[1][3] == "0"
+    assert table[1][1] == "" and table[1][-3:-1] == ["0", "20"]  # an exercise not graded: an empty cell
+    feedback = (tmp_path / data["submissions"][0]["feedback"]).read_text()
+    assert "**Score: 0 / 20**" in feedback and "- FAIL you computed A^T A &lt;b&gt;" in feedback
+
+
+# ----------------------------------------------------------------- CLI: bad usage
 @pytest.mark.parametrize(
     "args, message",
     [
@@ -127,8 +410,14 @@ def test_judging_survives_forged_or_failed_worker_results() -> None:
         (["sub", "-o", "afile"], "-o afile is a file, not a folder"),
         (["sub", "-o", "out", "--points", "gram=1"], "'gram' is not one of"),
         (["sub", "-o", "out", "--workers", "0"], "--workers 0 must be at least 1"),
+        (["sub", "-o", "out", "--timeout", "0"], "--timeout 0 must be a positive number"),
+        (["sub", "-o", "out", "--timeout", "nan"], "--timeout nan must be a positive number"),
+        (["sub", "-o", "out", "--batch-timeout", "-5"], "--batch-timeout -5 must be a positive number"),
         (["sub", "-o", "out", "--exercises", "gram"], "--exercises: 'gram' is not one of"),
         (["sub", "-o", "out", "--seed", "1"], "is the notebooks' public seed"),
+        (["sub", "-o", "out", "--seed", "4000000"], "--seed 4000000 must be in [2, 4000000)"),
+        (["sub", "-o", "out", "--course", "afile"], "--course afile: not a release manifest"),
+        (["sub", "-o", "out", "--course", "missing.json"], "--course missing.json: not a release manifest"),
         (["empty", "-o", "out"], "no .ipynb notebooks found in empty"),
     ],
 )
@@ -139,265 +428,140 @@ def test_cli_bad_usage_is_one_line_exit_2(tmp_path: Path, monkeypatch, capsys, a
     (tmp_path / "empty").mkdir()
     assert main(["grade", *args]) == 2
     err = capsys.readouterr().err
-    assert err.startswith("error: ") and message in err and err.count("\n") == 1
+    assert err.startswith("error: ") and message in err and err.count("\n") == 1, err
     assert not (tmp_path / "out").exists() and (tmp_path / "afile").read_text() == "keep me"
 
 
-# ----------------------------------------------------------------- slow: real worker processes
-def _grade(paths: list[Path], out: Path, timeout: float, workers: int = 2) -> dict[str, dict]:
-    code = main(
-        [
-            "grade",
-            *map(str, paths),
-            "-o",
-            str(out),
-            "--seed",
-            str(SEED),
-            "--timeout",
-            str(timeout),
-            "--workers",
-            str(workers),
-            "--quiet",
-        ]
-    )
-    assert code == 0
-    rows = json.loads((out / "grades.json").read_text())["submissions"]
-    return {r["submission"]: r for r in rows}
-
-
-FLAVOURS = ("jupyterlab", "colab", "nbgrader")
+# ----------------------------------------------------------------- slow: one batch through the sandbox
+needs_bwrap = pytest.mark.skipif(shutil.which("bwrap") is None, reason="needs bubblewrap")
 
 
 @pytest.fixture(scope="module")
-def class_of_30(tmp_path_factory) -> tuple[float, dict[str, dict]]:
-    """30 solution notebooks, ten from each origin, graded on 2 workers: (seconds, rows)."""
-    root = tmp_path_factory.mktemp("class")
-    for i in range(30):
-        flavour = FLAVOURS[i % 3]
-        fx.write(root / "class" / f"student{i:02d}_{flavour}.ipynb", fx.build(fx.SOLUTIONS, flavour), flavour)
-    started = time.monotonic()
-    rows = _grade([root / "class"], root / "out", timeout=120)
-    return time.monotonic() - started, rows
-
-
-@pytest.mark.slow
-def test_solution_notebooks_get_full_marks(class_of_30) -> None:
-    _, rows = class_of_30
-    assert len(rows) == 30
-    for row in rows.values():
-        assert (row["total"], row["max"], row["notes"]) == (100, 100, []), row["notes"]
-        assert all(ex["passed"] == len(ex["cases"]) > 0 for ex in row["exercises"].values())
-
-
-@pytest.mark.slow
-def test_throughput_30_submissions(class_of_30) -> None:
-    """Measured on the shared 2-core machine: see the README; this bound only catches regressions."""
-    seconds, _ = class_of_30
-    print(f"graded 30 submissions in {seconds:.1f} s")
-    assert seconds < 600
-
-
-@pytest.mark.slow
-def test_released_notebooks_get_zero_without_crashing(adversarial) -> None:
-    root, rows = adversarial
+def batch(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """Fixture solutions (3 flavours), a released stub, a wrong gram_matrix, and the course notebooks, graded
+    in one run with the course manifest, gram_matrix worth 20, and neither a secret nor a seed."""
+    root = tmp_path_factory.mktemp("batch")
     for flavour in FLAVOURS:
-        row = rows[f"released/{flavour}.ipynb"]
-        assert (row["total"], row["max"]) == (0, 100)
-        for ex in row["exercises"].values():
-            assert ex["note"] == "" and ex["passed"] == 0
-            assert all("NotImplementedError" in c["message"] for c in ex["cases"])
-    table = list(csv.DictReader((root / "out" / "grades.csv").open()))
-    assert list(table[0]) == ["submission", *grading.POINTS, "total", "max", "notes"]
-    assert {r["submission"]: r["total"] for r in table}["released/colab.ipynb"] == "0"
-    feedback = (root / "out" / "feedback" / "released__colab.md").read_text()
-    assert "Score: 0 / 100" in feedback and "Not attempted yet" in feedback
+        fx.write(root / "class" / f"{flavour}.ipynb", fx.build(fx.SOLUTIONS, flavour), flavour)
+    fx.write(root / "class" / "released.ipynb", release_notebook(fx.build(fx.SOLUTIONS, "nbgrader")), "nbgrader")
+    wrong = fx.build({"gram_matrix": WRONG_GRAM, "compute_layer_style_cost": fx.SOLUTIONS["compute_layer_style_cost"],
+                      "compute_style_cost": fx.SOLUTIONS["compute_style_cost"]})
+    wrong.metadata["nst_lab"] = {"notebook": "03_style_cost", "exercises": list(COURSE["03_style_cost"])}
+    fx.write(root / "class" / "wrong_gram.ipynb", wrong)
+    out = root / "out"
+    saved = os.environ.pop(grading.SECRET_ENV, None)
+    import contextlib
+    import io
+
+    err = io.StringIO()
+    try:
+        with contextlib.redirect_stderr(err):
+            code = main(["grade", str(root / "class"), str(REPO / "notebooks"), "-o", str(out), "--course",
+                         str(REPO / "notebooks" / "release.json"), "--points", "gram_matrix=20", "--workers", "2",
+                         "--timeout", "120", "--quiet"])
+    finally:
+        if saved is not None:
+            os.environ[grading.SECRET_ENV] = saved
+    data = json.loads((out / "grades.json").read_text())
+    return {"code": code, "err": err.getvalue(), "out": out, "data": data,
+            "rows": {r["submission"]: r for r in data["submissions"]}}
 
 
-GOOD_TOTAL = fx.SOLUTIONS["total_cost"]
-GOOD_GRAM = fx.SOLUTIONS["gram_matrix"]
-WRONG_GRAM = "def gram_matrix(A):\n    return tf.matmul(A, A, transpose_a=True)  # A^T A\n"
-CHEATS = {
-    "prints_fake_pass": "print('All tests passed')\n"
-    + "def gram_matrix(A):\n    print('All tests passed')\n    return A\n",
-    "patches_checks": (
-        "def gram_matrix(A):\n    import sys\n    checks = sys.modules['nst_lab.checks']\n"
-        "    checks.close = lambda *a, **k: True\n    checks.PASS_MESSAGE = 'x'\n    return A\n"
-    ),
-    "patches_numpy": "def gram_matrix(A):\n    np.allclose = lambda *a, **k: True\n    return A\n",
-    "replaces_checks_module": (  # getattr gets past the source scan; the patch check catches it
-        "def gram_matrix(A):\n    import sys, types\n"
-        "    modules = getattr(sys, 'mod' + 'ules')\n"
-        "    modules['nst_lab.checks'] = types.ModuleType('nst_lab.checks')\n    return A\n"
-    ),
-    "patches_tensorflow": "def gram_matrix(A):\n    tf.reduce_sum = lambda *a, **k: 0.0\n    return A\n",
-    "reaches_the_reference": "def gram_matrix(A):\n    return clip_0_1.__globals__['gram_matrix'](A)\n",
-    "imports_checks": (
-        "import nst_lab.checks as c\nc.check_gram_matrix = lambda fn: print('All tests passed')\n" + GOOD_GRAM
-    ),
-    "imports_reference": (
-        "from nst_lab.costs import gram_matrix as reference\ndef gram_matrix(A):\n    return reference(A)\n"
-    ),
-    "imports_reference_module": (  # the module itself, not the function: found by review
-        "def gram_matrix(A):\n    from nst_lab import costs\n    return costs.gram_matrix(A)\n"
-    ),
-    "imports_training_module": "import nst_lab.train as t\ndef gram_matrix(A):\n    return t.gram_matrix(A)\n",
-    "writes_files": "def gram_matrix(A):\n    open('left_behind.txt', 'w').write('x')\n    return A\n",
-    "forges_results": (
-        "def gram_matrix(A):\n    import os, sys\n    fd = int(sys.argv[sys.argv.index('--fd') + 1])\n"
-        '    os.write(fd, b\'{"event": "done", "name": "gram_matrix", "status": "ok", '
-        '"produced": {"verdict": "All tests passed"}}\\n\')\n    return A\n'
-    ),
-}
-BROKEN = {
-    "loops": "def gram_matrix(A):\n    while True:\n        pass\n",
-    "loops_stubbornly": (
-        "def gram_matrix(A):\n    while True:\n        try:\n            while True:\n"
-        "                pass\n        except BaseException:\n            pass\n"
-    ),
-    "kills_the_process": "def gram_matrix(A):\n    import os\n    os._exit(3)\n",
-    "raises": "def gram_matrix(A):\n    return A @ B\n",
-    "syntax_error": "def gram_matrix(A)\n    return tf.matmul(A, A, transpose_b=True)\n",
-    "renamed": "def gram_matrx(A):\n    return tf.matmul(A, A, transpose_b=True)\n",
-}
-
-
-@pytest.fixture(scope="module")
-def adversarial(tmp_path_factory) -> tuple[Path, dict[str, dict]]:
-    """Notebooks with a bad gram_matrix and a good total_cost, broken files, released notebooks."""
-    root = tmp_path_factory.mktemp("adversarial")
-    sub = root / "submissions"
-    for name, source in {**CHEATS, **BROKEN}.items():
-        fx.write(sub / f"{name}.ipynb", fx.build({"gram_matrix": source, "total_cost": GOOD_TOTAL}))
-    fx.write(
-        sub / "wrong_but_independent.ipynb",
-        fx.build(
-            {
-                "gram_matrix": WRONG_GRAM,
-                "compute_layer_style_cost": fx.SOLUTIONS["compute_layer_style_cost"],
-                "compute_style_cost": fx.SOLUTIONS["compute_style_cost"],
-            }
-        ),
-    )
-    deleted = fx.build({"gram_matrix": GOOD_GRAM, "total_cost": GOOD_TOTAL})
-    deleted.cells = [c for c in deleted.cells if not c.source.startswith("# GRADED FUNCTION: gram_matrix")]
-    fx.write(sub / "deleted_cell.ipynb", deleted)
-    (sub / "broken_json.ipynb").write_text('{"cells": [{"cell_type": "code", "source": "def gram', encoding="utf-8")
-    for flavour in FLAVOURS:
-        nb = release_notebook(fx.build(fx.SOLUTIONS, flavour))
-        fx.write(root / "released" / f"{flavour}.ipynb", nb, flavour)
-    (root / "essay.txt").write_text("I did not do the lab, but here is a poem.", encoding="utf-8")
-    return root, _grade([sub, root / "released", root / "essay.txt"], root / "out", timeout=8)
+def _why(row: dict) -> list:
+    return [row["notes"]] + [c["message"] for ex in row["exercises"].values() for c in ex["cases"] if not c["passed"]]
 
 
 @pytest.mark.slow
-def test_cheating_gains_nothing(adversarial) -> None:
-    _, rows = adversarial
-    for name in CHEATS:
-        row = rows[f"submissions/{name}.ipynb"]
-        gram = row["exercises"]["gram_matrix"]
-        value_cases = [c for c in gram["cases"] if c["case"].startswith("gram_matrix of shape")]
-        assert all(not c["passed"] for c in value_cases), (name, gram)
-        assert gram["points"] < 10, (name, gram)
-        assert row["exercises"]["total_cost"]["points"] == 5, (name, row["notes"])  # graded in a clean worker
-    notes = {name: rows[f"submissions/{name}.ipynb"]["exercises"]["gram_matrix"]["note"] for name in CHEATS}
-    assert "uses 'sys.modules', which graded cells may not use" in notes["patches_checks"]
-    assert "uses '__globals__', which graded cells may not use" in notes["reaches_the_reference"]
-    assert "changed numpy.allclose" in notes["patches_numpy"]
-    assert "changed tensorflow.reduce_sum" in notes["patches_tensorflow"]
-    for name in ("patches_numpy", "patches_tensorflow", "replaces_checks_module"):
-        assert "must not patch libraries (0 points)" in notes[name] and rows[f"submissions/{name}.ipynb"]["total"] == 5
-    assert "nst_lab.checks." in notes["replaces_checks_module"]
-    assert "may not import nst_lab.checks" in notes["imports_checks"]
-    assert "may not import nst_lab.costs (gram_matrix)" in notes["imports_reference"]
-    said = {name: notes[name] + " ".join(c.get("message", "") for c in
-                                         rows[f"submissions/{name}.ipynb"]["exercises"]["gram_matrix"]["cases"])
-            for name in ("imports_reference_module", "imports_training_module")}
-    assert "may not import nst_lab (costs)" in said["imports_reference_module"]  # at call time
-    assert "may not import nst_lab.train" in said["imports_training_module"]  # at definition time
-    assert "malformed" in notes["forges_results"]
-    root = adversarial[0]
-    assert not list(root.rglob("left_behind.txt")) and not (Path.cwd() / "left_behind.txt").exists()
+@needs_bwrap
+def test_no_secret_records_a_random_seed_and_says_so(batch) -> None:
+    assert batch["code"] == 0
+    data = batch["data"]
+    assert data["seed_source"] == "random" and 2 <= data["seed"] < 4_000_000 and data["sandbox"] is True
+    assert "NST_LAB_GRADER_SECRET is not set" in batch["err"] and str(data["seed"]) in (batch["out"] / "grades.json"
+                                                                                          ).read_text()
+    assert data["points"]["gram_matrix"] == 20 and data["points"]["total_cost"] == 5
 
 
 @pytest.mark.slow
-def test_broken_submissions_score_zero_with_a_note_and_the_batch_finishes(adversarial) -> None:
-    root, rows = adversarial
-    expected_notes = {
-        "loops": "ran out of time",
-        "loops_stubbornly": "ran out of time (8 s",
-        "kills_the_process": "crashed the Python process (exit code 3)",
-        "syntax_error": "SyntaxError in the cell, line 2",
-        "renamed": "does not define gram_matrix() (it defines gram_matrx): was it renamed?",
-    }
-    for name, note in expected_notes.items():
-        row = rows[f"submissions/{name}.ipynb"]
-        assert row["exercises"]["gram_matrix"]["points"] == 0 and note in row["exercises"]["gram_matrix"]["note"], row
-        assert row["exercises"]["total_cost"]["points"] == 5 and row["total"] == 5, (name, row["notes"])
-    raises = rows["submissions/raises.ipynb"]["exercises"]["gram_matrix"]
-    assert raises["points"] == 0 and "it raised NameError: name 'B' is not defined" in raises["cases"][0]["message"]
-    deleted = rows["submissions/deleted_cell.ipynb"]
-    assert (deleted["total"], deleted["max"]) == (5, 15) and "no cell marked" in deleted["notes"][0]
-    for name in ("submissions/broken_json.ipynb", "essay.txt"):
-        assert rows[name]["total"] == 0 and "not a readable notebook" in rows[name]["notes"][0]
-    feedback = (root / "out" / "feedback" / "submissions__syntax_error.md").read_text()
-    assert "## gram_matrix: 0 / 10" in feedback and "SyntaxError" in feedback and "## total_cost: 5 / 5" in feedback
+@needs_bwrap
+@pytest.mark.parametrize("flavour", FLAVOURS)
+def test_solutions_get_full_marks_in_every_flavour(batch, flavour: str) -> None:
+    row = batch["rows"][f"class/{flavour}.ipynb"]
+    assert (row["total"], row["max"], row["notes"]) == (110, 110, []), (batch["data"]["seed"], _why(row))
+    assert list(row["exercises"]) == list(grading.POINTS)
+    assert all(ex["passed"] == len(ex["cases"]) >= 2 for ex in row["exercises"].values())
+    assert row["exercises"]["gram_matrix"]["points"] == 20  # the --points override
 
 
 @pytest.mark.slow
-def test_a_wrong_function_loses_only_its_own_points(adversarial) -> None:
-    row = adversarial[1]["submissions/wrong_but_independent.ipynb"]
+@needs_bwrap
+def test_released_stubs_get_zero_without_crashing(batch) -> None:
+    row = batch["rows"]["class/released.ipynb"]
+    assert (row["total"], row["max"]) == (0, 110)
+    for ex in row["exercises"].values():
+        assert ex["note"] == "" and ex["passed"] == 0 and ex["cases"]
+        assert all("NotImplementedError" in c["message"] for c in ex["cases"]), ex
+    feedback = (batch["out"] / row["feedback"]).read_text()
+    assert "Score: 0 / 110" in feedback and "Not attempted yet" in feedback
+
+
+@pytest.mark.slow
+@needs_bwrap
+def test_a_wrong_function_loses_only_its_own_points(batch) -> None:
+    row = batch["rows"]["class/wrong_gram.ipynb"]
     ex = row["exercises"]
-    assert ex["gram_matrix"]["points"] < 10
-    assert any("A^T A" in c["message"] for c in ex["gram_matrix"]["cases"])  # the spec names the mistake
+    assert list(ex) == COURSE["03_style_cost"] and row["max"] == 20 + 15 + 15  # from its stamp and the course
+    assert ex["gram_matrix"]["points"] == 0
+    assert all("you computed A^T A" in c["message"] for c in ex["gram_matrix"]["cases"])
     assert ex["compute_layer_style_cost"]["points"] == 15 and ex["compute_style_cost"]["points"] == 15
+    assert row["total"] == 30
 
 
-def _graded_course() -> list[Path]:
-    """Solution notebooks of the course that contain graded functions."""
-    found = sorted((REPO / "notebooks" / "solutions").glob("*.ipynb"))
-    return [p for p in found if grading.read_submission(p, p.name, grading.POINTS).sources]
+def _course() -> list[str]:
+    from nst_lab.grading.release import read_manifest
+
+    return sorted(read_manifest(REPO / "notebooks" / "release.json"))
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not _graded_course(), reason="no course notebooks with graded functions yet")
-def test_course_notebooks_solutions_full_marks_students_zero(tmp_path: Path) -> None:
-    solutions = _graded_course()
-    rows = _grade([REPO / "notebooks"], tmp_path / "out", timeout=120)
-    for solution in solutions:
-        full = rows[solution.relative_to(REPO).as_posix()]
-        assert full["max"] > 0 and full["total"] == full["max"] and full["notes"] == [], full
-        student = rows[f"notebooks/{solution.name}"]
-        assert (student["total"], student["max"]) == (0, full["max"]), student
+@needs_bwrap
+@pytest.mark.skipif(not _course(), reason="no notebooks/release.json yet")
+@pytest.mark.parametrize("notebook", _course())
+def test_course_solutions_get_full_marks_and_released_copies_zero(batch, notebook: str) -> None:
+    from nst_lab.grading.release import read_manifest
+
+    exercises = read_manifest(REPO / "notebooks" / "release.json")[notebook]
+    maximum = sum(20 if n == "gram_matrix" else grading.POINTS[n] for n in exercises)
+    full = batch["rows"][f"notebooks/solutions/{notebook}.ipynb"]
+    assert list(full["exercises"]) == [n for n in grading.POINTS if n in exercises]
+    assert (full["total"], full["max"], full["notes"]) == (maximum, maximum, []), (batch["data"]["seed"], _why(full))
+    student = batch["rows"][f"notebooks/{notebook}.ipynb"]
+    assert (student["total"], student["max"]) == (0, maximum), _why(student)
 
 
-@pytest.mark.parametrize("secret", [None, "only the instructor knows"])
-def test_default_seed_is_flagged_and_a_lone_non_notebook_still_grades(tmp_path: Path, monkeypatch, capsys, secret):
-    if secret is None:
-        monkeypatch.delenv(grading.SECRET_ENV, raising=False)
-    else:
-        monkeypatch.setenv(grading.SECRET_ENV, secret)
+@pytest.mark.slow
+@needs_bwrap
+def test_the_csv_lists_every_submission(batch) -> None:
+    table = list(csv.DictReader((batch["out"] / "grades.csv").open()))
+    assert list(table[0]) == ["submission", *grading.POINTS, "total", "max", "notes"]
+    assert sorted(r["submission"] for r in table) == sorted(batch["rows"])
+    assert {r["submission"]: r["gram_matrix"] for r in table}["class/colab.ipynb"] == "20"
+    assert {r["submission"]: r["total"] for r in table}["class/released.ipynb"] == "0"
+
+
+@pytest.mark.slow
+@needs_bwrap
+def test_a_lone_non_notebook_still_grades_on_the_chosen_exercises(tmp_path: Path, monkeypatch, capsys) -> None:
+    monkeypatch.setenv(grading.SECRET_ENV, "only the instructor knows")
     (tmp_path / "essay.txt").write_text("no code here")
-    assert main(["grade", str(tmp_path / "essay.txt"), "-o", str(tmp_path / "out"), "--quiet"]) == 0
-    err = capsys.readouterr().err
-    assert ("NST_LAB_GRADER_SECRET is not set" in err) == (secret is None)
+    assert main(["grade", str(tmp_path / "essay.txt"), "-o", str(tmp_path / "out"), "--quiet",
+                 "--exercises", "total_cost,gram_matrix", "--points", "total_cost=7"]) == 0
+    assert "is not set" not in capsys.readouterr().err
     row = next(csv.DictReader((tmp_path / "out" / "grades.csv").open()))
-    assert (row["submission"], row["total"], row["max"]) == ("essay.txt", "0", "100")
+    assert (row["submission"], row["total"], row["max"]) == ("essay.txt", "0", "17")
+    assert (row["gram_matrix"], row["total_cost"], row["train_step"]) == ("0", "0", "")
     assert row["notes"].startswith("not a readable notebook")
-
-
-@pytest.mark.parametrize("name, fromlist, allowed", [
-    ("nst_lab", ("costs",), False),
-    ("nst_lab", ("specs",), False),
-    ("nst_lab", ("STYLE_LAYERS", "clip_0_1"), True),
-    ("nst_lab.config", ("STYLE_LAYERS",), True),
-    ("nst_lab.costs", ("clip_0_1",), True),
-    ("nst_lab.costs", ("clip_0_1", "gram_matrix"), False),
-    ("nst_lab.train", ("cost_parts",), False),
-    ("nst_lab.vgg", ("FeatureExtractor",), False),
-    ("nst_lab.images", ("load_image",), True),
-    ("nst_lab", (), False),
-])
-def test_graded_cells_may_import_only_what_holds_no_reference(name, fromlist, allowed) -> None:
-    from nst_lab.grading.worker import _import_allowed
-
-    assert _import_allowed(name, set(fromlist)) is allowed
+    data = json.loads((tmp_path / "out" / "grades.json").read_text())
+    assert data["seed"] == grading.hidden_seed("only the instructor knows")
+    assert data["seed_source"] == "$NST_LAB_GRADER_SECRET"
+    assert list(data["submissions"][0]["exercises"]) == ["total_cost", "gram_matrix"]

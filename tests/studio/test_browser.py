@@ -3,7 +3,7 @@
 The test copies 06_studio.ipynb into a temporary folder, starts JupyterLab there (token set,
 no browser, quick profile in the kernel), runs all cells, raises the steps, clicks Run,
 waits until the preview image changes and three chunks are done, clicks Stop and waits for
-the panel to say the run stopped. Screenshots go to test-artifacts/. Everything started
+the panel to say the run stopped. Screenshots go to pytest's tmp folder (test-artifacts/ only on failure). Everything started
 is shut down at the end.
 
 Needs Debian's chromium (/usr/bin/chromium) and the playwright package; the test skips,
@@ -92,7 +92,8 @@ def lab(tmp_path: Path) -> Iterator[tuple[str, str]]:
     finally:
         _shutdown(base, token, server)
         log.close()
-        shutil.copy(tmp_path / "lab.log", ARTIFACTS / "lab.log") if ARTIFACTS.is_dir() else None
+        if ARTIFACTS.is_dir():  # kept only when the test failed (see below)
+            shutil.copy(tmp_path / "lab.log", ARTIFACTS / "lab.log")
 
 
 def _wait_for_server(base: str, token: str, server: subprocess.Popen, log: Path) -> None:
@@ -133,11 +134,10 @@ def _accept_kernel_dialog(page) -> None:
         pass  # no dialog: the kernel started by itself
 
 
-def test_studio_runs_and_stops_in_jupyterlab(lab):
+def test_studio_runs_and_stops_in_jupyterlab(lab, tmp_path):
     from playwright.sync_api import sync_playwright
 
     base, token = lab
-    ARTIFACTS.mkdir(exist_ok=True)
     started = time.monotonic()
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
@@ -174,10 +174,11 @@ def test_studio_runs_and_stops_in_jupyterlab(lab):
             text = status.first.inner_text()
             panel = page.locator(".jp-OutputArea-output", has=preview)
             panel.scroll_into_view_if_needed()
-            panel.screenshot(path=str(ARTIFACTS / "studio.png"))
-            page.screenshot(path=str(ARTIFACTS / "studio-page.png"))
+            panel.screenshot(path=str(tmp_path / "studio.png"))  # pytest's tmp folder: nothing left in the repo
+            page.screenshot(path=str(tmp_path / "studio-page.png"))
         except Exception:
-            page.screenshot(path=str(ARTIFACTS / "studio-failure.png"))  # what the browser showed
+            ARTIFACTS.mkdir(exist_ok=True)  # a failure keeps what the browser showed, for CI's log
+            page.screenshot(path=str(ARTIFACTS / "studio-failure.png"))
             raise
         finally:
             browser.close()

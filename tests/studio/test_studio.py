@@ -25,7 +25,7 @@ from nst_lab.studio.panel import Studio  # noqa: E402
 from nst_lab.studio.session import ChunkedRun, UploadError, parse_upload, weighted_curves  # noqa: E402
 from nst_lab.vgg import RANDOM_NOTE, WeightsInfo, build_tiny_vgg  # noqa: E402
 
-TINY = StyleConfig(size=32, steps=4, weights="random", save_every=0)
+TINY = StyleConfig(size=48, steps=4, weights="random", save_every=0)  # the 451x300 cat: 48x32
 
 
 def png_file(color: tuple[int, int, int] = (200, 30, 30), side: int = 40) -> bytes:
@@ -87,7 +87,7 @@ def test_controls_are_disabled_while_running_and_restored_after(studio):
         await studio._task
 
     asyncio.run(scenario())
-    assert seen["during"] == {"alpha (content)": True, "Run": True, "Stop": False, "image size (px)": True}
+    assert seen["during"] == {"alpha (content)": True, "Run": True, "Stop": False, "longest side (px)": True}
     assert seen["upload"] is True
     assert not studio.alpha.disabled and not studio.run_button.disabled
     assert studio.stop_button.disabled and not studio.save_button.disabled
@@ -186,7 +186,7 @@ def test_save_writes_a_new_run_folder_and_a_download_link(studio, tmp_path):
     record = json.loads((runs[0] / "run.json").read_text())
     assert record["steps_done"] == 4 and record["status"] == "finished"
     assert record["weights"]["kind"] == "random"
-    assert Image.open(runs[0] / "final.png").size == (32, 32)
+    assert Image.open(runs[0] / "final.png").size == (48, 32)  # the cat, longest side 48
     assert 'href="data:image/png;base64,' in studio.link.value and "run-002" in studio.link.value
 
 
