@@ -60,6 +60,7 @@ if TYPE_CHECKING:  # what type checkers see; at run time the same names load laz
     from nst_lab.costs import compute_content_cost as compute_content_cost
     from nst_lab.costs import compute_layer_style_cost as compute_layer_style_cost
     from nst_lab.costs import compute_style_cost as compute_style_cost
+    from nst_lab.costs import compute_total_variation_cost as compute_total_variation_cost
     from nst_lab.costs import gram_matrix as gram_matrix
     from nst_lab.costs import total_cost as total_cost
     from nst_lab.engine.runs import RunResult as RunResult
@@ -74,22 +75,24 @@ if TYPE_CHECKING:  # what type checkers see; at run time the same names load laz
     from nst_lab.images import save_image as save_image
     from nst_lab.images import tensor_to_image as tensor_to_image
     from nst_lab.optim import adam_update as adam_update
+    from nst_lab.train import run_style_transfer as run_style_transfer
     from nst_lab.train import train_step as train_step
     from nst_lab.vgg import FeatureExtractor as FeatureExtractor
     from nst_lab.vgg import get_layer_outputs as get_layer_outputs
     from nst_lab.vgg import load_vgg19 as load_vgg19
+    from nst_lab.vgg import preprocess_for_vgg19 as preprocess_for_vgg19
 
 _EXPORTS = {
     ".config": ["CONTENT_LAYER", "PRESETS", "QUICK", "SEED", "STYLE_LAYERS", "StyleConfig"],
     ".costs": ["clip_0_1", "compute_content_cost", "compute_layer_style_cost",
-               "compute_style_cost", "gram_matrix", "total_cost"],
+               "compute_style_cost", "compute_total_variation_cost", "gram_matrix", "total_cost"],
     ".errors": ["ImageLoadError", "NonFiniteLossError", "NstLabError", "WeightsError"],
     ".images": ["load_image", "save_image", "tensor_to_image"],
     ".optim": ["adam_update"],
     ".engine.runs": ["RunResult", "stylize"],
     ".engine.transfer": ["StyleTransfer", "prepare_transfer"],
-    ".train": ["train_step"],
-    ".vgg": ["FeatureExtractor", "get_layer_outputs", "load_vgg19"],
+    ".train": ["run_style_transfer", "train_step"],
+    ".vgg": ["FeatureExtractor", "get_layer_outputs", "load_vgg19", "preprocess_for_vgg19"],
 }
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
 __all__ = sorted(name for names in _EXPORTS.values() for name in names)

@@ -15,7 +15,7 @@ from typing import Any
 from nst_lab.errors import CheckFailed
 from nst_lab.grading.judging import PASS_MESSAGE, PUBLIC_SEED, CaseResult
 
-__all__ = ["CheckFailed", "PASS_MESSAGE", "PUBLIC_SEED", "report", "run_check"]
+__all__ = ["CheckFailed", "PASS_MESSAGE", "PUBLIC_SEED", "check_question", "report", "run_check"]
 
 
 def run_check(name: str, fn: Callable[..., Any], seed: int = PUBLIC_SEED) -> list[CaseResult]:
@@ -44,6 +44,15 @@ def report(name: str, results: Sequence[CaseResult]) -> None:
     raise CheckFailed(f"{name}: {len(failed)} of {len(results)} tests failed\n{lines}")
 
 
+def check_question(name: str, answer: Any) -> None:
+    """Check your answer to question ``name``: prints '{PASS_MESSAGE}' or raises CheckFailed with a hint."""
+    from nst_lab.grading.questions import QUESTIONS
+
+    if name not in QUESTIONS:
+        raise CheckFailed(f"{name!r} is not one of the questions {', '.join(QUESTIONS)}")
+    report(name, [QUESTIONS[name].judge(answer)])
+
+
 def _checker(name: str) -> Callable[[Callable[..., Any]], None]:
     def check(fn: Callable[..., Any]) -> None:
         report(name, run_check(name, fn))
@@ -61,3 +70,6 @@ check_compute_style_cost = _checker("compute_style_cost")
 check_total_cost = _checker("total_cost")
 check_adam_update = _checker("adam_update")
 check_train_step = _checker("train_step")
+check_preprocess_for_vgg19 = _checker("preprocess_for_vgg19")
+check_run_style_transfer = _checker("run_style_transfer")
+check_compute_total_variation_cost = _checker("compute_total_variation_cost")

@@ -4,7 +4,7 @@ Every function is pure (all inputs are arguments), uses TensorFlow ops only, dif
 and traces inside ``tf.function``. Names and signatures follow the seed report section 7.
 
 Lessons: notebooks/02_content_cost.ipynb, notebooks/03_style_cost.ipynb,
-notebooks/05_style_transfer.ipynb
+notebooks/05_style_transfer.ipynb, notebooks/07_beyond.ipynb (total variation)
 """
 
 from __future__ import annotations
@@ -138,6 +138,26 @@ def total_cost(
     Lesson: notebooks/05_style_transfer.ipynb
     """
     return alpha * tf.convert_to_tensor(J_content) + beta * tf.convert_to_tensor(J_style)
+
+
+# GRADED FUNCTION: compute_total_variation_cost
+def compute_total_variation_cost(image: tf.Tensor) -> tf.Tensor:
+    """Total variation of an image: squared differences between neighbouring pixels, summed.
+
+    J_TV = sum_{i,j,c} (G[i+1, j, c] - G[i, j, c])^2 + sum_{i,j,c} (G[i, j+1, c] - G[i, j, c])^2,
+    a plain sum (no normalisation); pairs never wrap around the border.
+
+    Args:
+        image: (1, H, W, 3) float tensor.
+
+    Returns:
+        J_TV: scalar tensor, shape (); 0 for a flat image.
+
+    Lesson: notebooks/07_beyond.ipynb
+    """
+    down = image[:, 1:, :, :] - image[:, :-1, :, :]  # vertical neighbours, (1, H-1, W, 3)
+    right = image[:, :, 1:, :] - image[:, :, :-1, :]  # horizontal neighbours, (1, H, W-1, 3)
+    return tf.reduce_sum(tf.square(down)) + tf.reduce_sum(tf.square(right))
 
 
 def clip_0_1(image: tf.Tensor) -> tf.Tensor:

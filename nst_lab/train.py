@@ -1,4 +1,4 @@
-"""The graded training step of the seed report (section 7.12), with every global an argument.
+"""The graded training step and loop of the seed report (sections 7.12-7.13), every global an argument.
 
 Lesson: notebooks/05_style_transfer.ipynb
 """
@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
+import numpy as np
 import tensorflow as tf
 
 from nst_lab.config import STYLE_LAYERS
@@ -68,3 +69,37 @@ def train_step(
     optimizer.apply_gradients([(grad, generated_image)])
     generated_image.assign(clip_0_1(generated_image))
     return J
+
+
+# GRADED FUNCTION: run_style_transfer
+def run_style_transfer(
+    generated_image: tf.Variable,
+    train_step_fn: Callable[[tf.Variable], tf.Tensor],
+    steps: int,
+    snapshot_every: int,
+) -> tuple[list[float], dict[int, np.ndarray]]:
+    """The seed's training loop: ``steps`` steps, every cost recorded, a snapshot every few steps.
+
+    As in the seed, the snapshot of step i is taken after that step, whenever
+    ``i % snapshot_every == 0`` (steps 0, k, 2k, ...).
+
+    Args:
+        generated_image: tf.Variable (1, H, W, 3), updated in place by ``train_step_fn``.
+        train_step_fn: one step, ``J = train_step_fn(generated_image)``; J a scalar tensor.
+        steps: how many steps to run.
+        snapshot_every: the snapshot period k, in steps.
+
+    Returns:
+        history: ``steps`` Python floats, the cost returned by each step.
+        snapshots: step i -> a NumPy copy (1, H, W, 3) of the image after step i.
+
+    Lesson: notebooks/05_style_transfer.ipynb
+    """
+    history: list[float] = []
+    snapshots: dict[int, np.ndarray] = {}
+    for i in range(steps):
+        J = train_step_fn(generated_image)
+        history.append(float(J))  # a float, not the tensor
+        if i % snapshot_every == 0:
+            snapshots[i] = generated_image.numpy()  # a copy; the Variable itself would keep changing
+    return history, snapshots

@@ -146,6 +146,28 @@ def get_layer_outputs(vgg: keras.Model, layer_names: Sequence[tuple[str, float]]
     return keras.Model([vgg.input], outputs)
 
 
+IMAGENET_MEAN_BGR = (103.939, 116.779, 123.68)  # per-channel means of ImageNet, 0-255, in B, G, R order
+
+
+# GRADED FUNCTION: preprocess_for_vgg19
+def preprocess_for_vgg19(image: tf.Tensor) -> tf.Tensor:
+    """ImageNet (Caffe) preprocessing of [0, 1] RGB pixels: x255, RGB to BGR, channel means off.
+
+    Equal to ``keras.applications.vgg19.preprocess_input(image * 255)``; no division by a
+    standard deviation.
+
+    Args:
+        image: (1, H, W, 3) float32 RGB in [0, 1].
+
+    Returns:
+        (1, H, W, 3) float32 BGR, about -124 to 152.
+
+    Lesson: notebooks/01_vgg19.ipynb
+    """
+    bgr = image[..., ::-1] * 255.0  # (1, H, W, 3), channels B, G, R
+    return bgr - tf.constant(IMAGENET_MEAN_BGR, dtype=bgr.dtype)
+
+
 class FeatureExtractor:
     """Callable: image (1, H, W, 3) in [0, 1] -> float32 activations of the chosen layers.
 
@@ -164,7 +186,7 @@ class FeatureExtractor:
     def __call__(self, image: tf.Tensor) -> list[tf.Tensor]:
         x = tf.cast(image, tf.float32)
         if self.preprocess == "caffe":
-            x = keras.applications.vgg19.preprocess_input(x * 255.0)
+            x = preprocess_for_vgg19(x)
         outputs = self.model(x, training=False)
         if not isinstance(outputs, (list, tuple)):  # Keras returns a bare tensor for one layer
             outputs = [outputs]

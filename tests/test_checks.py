@@ -20,9 +20,9 @@ import nst_lab
 from nst_lab import checks
 from nst_lab.config import STYLE_LAYERS
 from nst_lab.costs import clip_0_1, compute_layer_style_cost
+from nst_lab.grading.grade import POINTS
 
-GRADED = ["get_layer_outputs", "compute_content_cost", "gram_matrix", "compute_layer_style_cost",
-          "compute_style_cost", "total_cost", "adam_update", "train_step"]
+GRADED = list(POINTS)  # every function the grader scores needs a check that passes it and rejects its mistakes
 
 
 # ----------------------------------------------------------------- wrong implementations: content cost
@@ -269,6 +269,96 @@ def train_ascent(image, extractor, a_C, a_S, optimizer, alpha=100, beta=10):  # 
     return _step(image, extractor, a_C, a_S, optimizer, alpha, beta, sign=-1.0)
 
 
+# ----------------------------------------------------------------- total variation
+def tv_down_only(image):
+    return tf.reduce_sum(tf.square(image[:, 1:, :, :] - image[:, :-1, :, :]))
+
+
+def tv_abs(image):
+    down, right = image[:, 1:] - image[:, :-1], image[:, :, 1:] - image[:, :, :-1]
+    return tf.reduce_sum(tf.abs(down)) + tf.reduce_sum(tf.abs(right))
+
+
+def tv_mean(image):
+    down, right = image[:, 1:] - image[:, :-1], image[:, :, 1:] - image[:, :, :-1]
+    return tf.reduce_mean(down**2) + tf.reduce_mean(right**2)
+
+
+def tv_wraps(image):  # tf.roll pairs the last row (column) with the first
+    return (tf.reduce_sum(tf.square(image - tf.roll(image, shift=1, axis=1)))
+            + tf.reduce_sum(tf.square(image - tf.roll(image, shift=1, axis=2))))
+
+
+def tv_square_of_sum(image):
+    down, right = image[:, 1:] - image[:, :-1], image[:, :, 1:] - image[:, :, :-1]
+    return tf.square(tf.reduce_sum(down) + tf.reduce_sum(right))
+
+
+# ----------------------------------------------------------------- VGG19 preprocessing
+CAFFE_MEAN_BGR = (103.939, 116.779, 123.68)  # Simonyan & Zisserman's ImageNet means, B, G, R
+
+
+def pre_unscaled(image):
+    return image[..., ::-1] - tf.constant(CAFFE_MEAN_BGR)
+
+
+def pre_rgb(image):
+    return image * 255.0 - tf.constant(CAFFE_MEAN_BGR)
+
+
+def pre_means_unflipped(image):
+    return tf.reverse(image, axis=[-1]) * 255.0 - tf.constant(CAFFE_MEAN_BGR[::-1])
+
+
+def pre_no_mean(image):
+    return tf.reverse(image, axis=[-1]) * 255.0
+
+
+def pre_torch(image):
+    return (image - tf.constant([0.485, 0.456, 0.406])) / tf.constant([0.229, 0.224, 0.225])
+
+
+# ----------------------------------------------------------------- run_style_transfer
+def _loop(image, step, steps, every, indices=None, snap=None, before=False, value=float):
+    history, snapshots = [], {}
+    for i in (range(steps) if indices is None else indices):
+        if before and i % every == 0:
+            snapshots[i] = image.numpy()
+        history.append(value(step(image)))
+        if not before and (snap or (lambda i: i % every == 0))(i):
+            snapshots[i] = image.numpy()
+    return history, snapshots
+
+
+def loop_extra_step(generated_image, train_step_fn, steps, snapshot_every):
+    return _loop(generated_image, train_step_fn, steps, snapshot_every, indices=range(steps + 1))
+
+
+def loop_missing_step(generated_image, train_step_fn, steps, snapshot_every):
+    return _loop(generated_image, train_step_fn, steps, snapshot_every, indices=range(1, steps))
+
+
+def loop_keeps_tensors(generated_image, train_step_fn, steps, snapshot_every):
+    return _loop(generated_image, train_step_fn, steps, snapshot_every, value=lambda J: J)
+
+
+def loop_counts_from_one(generated_image, train_step_fn, steps, snapshot_every):
+    return _loop(generated_image, train_step_fn, steps, snapshot_every, snap=lambda i: (i + 1) % snapshot_every == 0)
+
+
+def loop_snapshot_first(generated_image, train_step_fn, steps, snapshot_every):
+    return _loop(generated_image, train_step_fn, steps, snapshot_every, before=True)
+
+
+def loop_stores_variable(generated_image, train_step_fn, steps, snapshot_every):
+    history, snapshots = [], {}
+    for i in range(steps):
+        history.append(float(train_step_fn(generated_image)))
+        if i % snapshot_every == 0:
+            snapshots[i] = generated_image  # the Variable, not a copy
+    return history, snapshots
+
+
 def _regex(text: str) -> re.Pattern[str]:
     return re.compile(text)
 
@@ -323,6 +413,22 @@ MISTAKES = [
     ("train_step", train_hardcoded, "alpha and beta are fixed at 100 and 10"),
     ("train_step", train_cost_after, "you returned the cost after the update"),
     ("train_step", train_ascent, "the gradient is applied with the wrong sign"),
+    ("compute_total_variation_cost", tv_down_only, "only the vertical neighbours are counted"),
+    ("compute_total_variation_cost", tv_abs, "you summed absolute differences"),
+    ("compute_total_variation_cost", tv_mean, "you took the mean (tf.reduce_mean)"),
+    ("compute_total_variation_cost", tv_wraps, "tf.roll wraps around"),
+    ("compute_total_variation_cost", tv_square_of_sum, "you squared the sum of the differences"),
+    ("preprocess_for_vgg19", pre_unscaled, "the pixels were not scaled to [0, 255] first"),
+    ("preprocess_for_vgg19", pre_rgb, "the channels were not flipped from RGB to BGR"),
+    ("preprocess_for_vgg19", pre_means_unflipped, "the means are in RGB order"),
+    ("preprocess_for_vgg19", pre_no_mean, "the ImageNet means were not subtracted"),
+    ("preprocess_for_vgg19", pre_torch, "that is the torch convention"),
+    ("run_style_transfer", loop_extra_step, "range(steps + 1) runs one step too many"),
+    ("run_style_transfer", loop_missing_step, "one step is missing"),
+    ("run_style_transfer", loop_keeps_tensors, "the history holds tensors"),
+    ("run_style_transfer", loop_counts_from_one, "you counted steps from 1"),
+    ("run_style_transfer", loop_snapshot_first, "shows the image before that step"),
+    ("run_style_transfer", loop_stores_variable, "you stored the Variable itself"),
 ]
 IDS = [f"{n}-{w.__name__}" for n, w, _ in MISTAKES]
 
@@ -400,6 +506,31 @@ def test_reference_passes_on_hidden_inputs(name):
     seed = 4242 if name == "train_step" else 3_999_999
     results = checks.run_check(name, getattr(nst_lab, name), seed)
     assert results and all(r.passed for r in results), [r.message for r in results if not r.passed]
+
+
+@pytest.mark.parametrize("name", ["compute_content_cost", "gram_matrix", "compute_layer_style_cost",
+                                  "compute_style_cost", "total_cost", "adam_update"])
+def test_the_value_shown_is_the_functions_own_output(name, capsys):
+    """Each "  - case: value" line shows what the student's function returned for that case (for
+    adam_update, the new theta), recorded here by a spy around the reference."""
+    reference, returned = getattr(nst_lab, name), []
+
+    def leaves(x):
+        return [y for v in x for y in leaves(v)] if isinstance(x, (list, tuple)) else [x]
+
+    def spy(*args, **kwargs):
+        out = reference(*args, **kwargs)
+        if tf.executing_eagerly() and not any(isinstance(a, tf.Variable) for a in leaves(args)):
+            returned.append(np.asarray(out[0] if isinstance(out, tuple) else out, np.float64))  # value calls only
+        return out
+
+    getattr(checks, f"check_{name}")(spy)
+    lines = capsys.readouterr().out.rstrip("\n").split("\n")[1:]
+    assert len(lines) == len(returned) >= 2
+    for line, value in zip(lines, returned):
+        shown = [float(x) for x in re.findall(r"-?\d+(?:\.\d*)?(?:e[-+]?\d+)?", line.split(": ", 1)[1])]
+        head = value.ravel()[:4]
+        assert np.allclose(shown[: head.size], head, rtol=1e-3, atol=1e-6), (line, head)
 
 
 def test_every_graded_function_has_at_least_three_rejected_mistakes():

@@ -19,15 +19,18 @@ ROOT = Path(__file__).resolve().parent.parent
 SOLUTIONS = ROOT / "notebooks" / "solutions"
 # Graded functions of each course notebook, in the order they appear (issue 3).
 GRADED = {
-    "01_vgg19": ["get_layer_outputs"],
+    "01_vgg19": ["get_layer_outputs", "preprocess_for_vgg19"],
     "02_content_cost": ["compute_content_cost"],
     "03_style_cost": ["gram_matrix", "compute_layer_style_cost", "compute_style_cost"],
     "04_adam": ["adam_update"],
-    "05_style_transfer": ["total_cost", "train_step"],
+    "05_style_transfer": ["total_cost", "train_step", "run_style_transfer"],
+    "07_beyond": ["compute_total_variation_cost"],
+    "08_trained_network": [],  # an ungraded "Try it" exercise with its own NumPy self-check
 }
 POINTS = {"get_layer_outputs": 10, "compute_content_cost": 10, "gram_matrix": 10,
           "compute_layer_style_cost": 15, "compute_style_cost": 15, "total_cost": 5,
-          "adam_update": 15, "train_step": 20}
+          "adam_update": 15, "train_step": 20, "preprocess_for_vgg19": 10, "run_style_transfer": 10,
+          "compute_total_variation_cost": 10}
 MARKERS = ["### START CODE HERE ###", "### BEGIN SOLUTION", "### END SOLUTION", "### END CODE HERE ###"]
 MAX_BYTES = 200 * 1024
 MAX_LINES = 15  # ordinary code cells; graded cells carry a docstring and may be longer
@@ -203,7 +206,8 @@ def test_solution_passes_its_check_and_a_blanked_one_fails(stem, name, source):
 # Key sections of the seed report each notebook must teach, in this order (issue 3).
 SECTIONS = {
     "01_vgg19": ["What neural style transfer does", "Transfer learning", "The VGG19 architecture",
-                 "Loading VGG19 without its top", "Exercise 1", "Feature maps"],
+                 "Loading VGG19 without its top", "Exercise 1", "The input convention", "Exercise 2",
+                 "A classification check", "Feature maps"],
     "02_content_cost": ["What a layer knows", "The content cost", "Exercise 1", "Experiment"],
     "03_style_cost": ["The Gram matrix", "Exercise 1", "style cost of one layer", "Exercise 2",
                       "Combining several layers", "Exercise 3", "`[1:]` slip", "Gram heatmap",
@@ -211,7 +215,11 @@ SECTIONS = {
     "04_adam": ["The optimisation problem", "momentum and RMSprop", "Adam", "Exercise 1",
                 "Rosenbrock", "RMSprop plus momentum"],
     "05_style_transfer": ["The total cost", "Exercise 1", "Putting it together", "Exercise 2",
-                          "The full run", "Experiment"],
+                          "Exercise 3", "The full run", "Experiment"],
+    "07_beyond": ["Keeping the content's colours", "Blending several styles", "Total variation", "Exercise 1",
+                  "Style scale", "Spatial control"],
+    "08_trained_network": ["Two networks without training", "Style transfer with each network", "Measuring",
+                           "ImageNet VGG19", "Try it"],
 }
 
 

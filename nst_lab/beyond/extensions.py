@@ -4,10 +4,12 @@
 computes one set of size-normalised (optionally guided) style Grams per style image; the engine's
 ``prepare_transfer`` then runs an ordinary ``StyleTransfer`` whose objective is ``StyleCost``:
 
-    J = alpha J_content + beta sum_l lambda_l sum_i w_il E_il(G) + tv_weight TV(G)
+    J = alpha J_content + beta sum_l lambda_l sum_i w_il E_il(G) + tv_weight J_TV(G)
 
 where E_il compares the Gram of style image i with G's Gram (with a mask: G's guided Gram of
-region i) at layer l. With every option at its default the seed's cost and loop run untouched.
+region i) at layer l, and J_TV is ``compute_total_variation_cost`` (a plain sum of squared
+neighbour differences, graded in notebook 07). With every option at its default the seed's cost
+and loop run untouched.
 
 Lesson: notebooks/07_beyond.ipynb
 """
@@ -23,27 +25,9 @@ import tensorflow as tf
 from nst_lab.beyond.color import RGB_TO_YIQ, luminance_image, match_color_histogram, match_luminance, restore_chroma
 from nst_lab.beyond.guided import layer_masks, layer_style_cost_normalized, load_mask, normalized_gram
 from nst_lab.config import MIN_SIZE, StyleConfig
-from nst_lab.costs import compute_content_cost
+from nst_lab.costs import compute_content_cost, compute_total_variation_cost
 from nst_lab.errors import ConfigError
 from nst_lab.images import as_image
-
-
-def total_variation(image: tf.Tensor) -> tf.Tensor:
-    """Mean squared difference between neighbouring pixels, a smoothness cost.
-
-    TV(G) = (sum (G[i+1, j] - G[i, j])^2 + sum (G[i, j+1] - G[i, j])^2) / (H W)
-
-    Args:
-        image: (1, H, W, 3) float tensor.
-
-    Returns:
-        scalar tensor (); 0 for a flat image. Dividing by H W keeps a tv_weight meaningful
-        across image sizes.
-    """
-    down = image[:, 1:, :, :] - image[:, :-1, :, :]  # (1, H-1, W, 3)
-    right = image[:, :, 1:, :] - image[:, :, :-1, :]  # (1, H, W-1, 3)
-    pixels = tf.cast(tf.shape(image)[1] * tf.shape(image)[2], image.dtype)
-    return (tf.reduce_sum(tf.square(down)) + tf.reduce_sum(tf.square(right))) / pixels
 
 
 def grey(image: tf.Tensor) -> tf.Tensor:
@@ -121,7 +105,7 @@ class StyleCost:
         return J_style
 
     def parts(self, generated_image: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
-        """(J_content, J_style, tv_weight * TV(G)) of G (1, H, W, 3); ``nst_lab.engine.step`` weights them.
+        """(J_content, J_style, tv_weight * J_TV(G)) of G (1, H, W, 3); ``nst_lab.engine.step`` weights them.
 
         In luminance mode the network sees G's luminance as a grey image, so only Y is optimised.
         """
@@ -130,7 +114,8 @@ class StyleCost:
         a_G = self.extractor(generated_image)
         J_style = self.style_cost(a_G[:-1])
         J_content = compute_content_cost(self.a_C, a_G)
-        J_extra = self.tv_weight * total_variation(generated_image) if self.tv_weight else tf.constant(0.0)
+        J_extra = (self.tv_weight * compute_total_variation_cost(generated_image) if self.tv_weight
+                   else tf.constant(0.0))
         return J_content, J_style, J_extra
 
     def finish(self, image: np.ndarray) -> np.ndarray:

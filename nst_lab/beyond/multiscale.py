@@ -182,6 +182,24 @@ def binomial_taps(n: int) -> np.ndarray:
     return taps / taps.sum()
 
 
+def _check_banks(banks: Sequence[tuple[int, int]], half_order: int) -> None:
+    if not banks:
+        raise ValueError("banks is empty: give at least one (kernel size, level) pair")
+    if half_order < 2 or half_order % 2:
+        raise ValueError(f"half_order must be even and at least 2, got {half_order}")
+    if any(level not in (1, 2) for _, level in banks):
+        raise ValueError(f"bank levels must be 1 (full resolution) or 2 (half), got {[b[1] for b in banks]}")
+
+
+def _half_resolution(inputs: Any, padding: str, half_order: int) -> tuple[Any, list[tuple[Any, list[np.ndarray]]]]:
+    """The picture blurred by binomial taps and halved, ``half`` (1, ceil(H/2), ceil(W/2), 3), and its weights."""
+    taps = binomial_taps(half_order)
+    x = _padding_layer(padding, half_order // 2, "half_pad")(inputs)
+    blur = keras.layers.DepthwiseConv2D(half_order + 1, strides=2, padding="valid", use_bias=False, name="half")
+    kernel2d = np.outer(taps, taps)[:, :, None, None] * np.ones((1, 1, 3, 1))  # (n + 1, n + 1, 3, 1)
+    return blur(x), [(blur, [kernel2d.astype(np.float32)])]
+
+
 def build_multiscale(
     seed: int = 272,
     banks: Sequence[tuple[int, int]] = MULTISCALE_BANKS,
@@ -207,9 +225,8 @@ def build_multiscale(
         colour_banks: the first ``colour_banks`` banks keep their mean; the later ones are made
             zero-mean per input channel (blind to flat colour). The default keeps every bank's mean
             (zero-mean big banks were measured to paint rainbow fringes).
-        content_kernel: kernel side of the content filters (they run on ``half``).
-        content_sigma: blur of the content kernels in px of ``half``.
-        content_maps: number of content filters.
+        content_kernel, content_sigma, content_maps: side, blur (px of ``half``) and number of the
+            content filters, which run on ``half``.
         half_order: even order n of the binomial taps C(n, k) / 2^n that blur the picture
             before it is halved (n + 1 taps; 4 gives (1, 4, 6, 4, 1) / 16).
 
@@ -222,21 +239,11 @@ def build_multiscale(
 
     Lesson: notebooks/08_trained_network.ipynb
     """
-    if not banks:
-        raise ValueError("banks is empty: give at least one (kernel size, level) pair")
-    if half_order < 2 or half_order % 2:
-        raise ValueError(f"half_order must be even and at least 2, got {half_order}")
-    if any(level not in (1, 2) for _, level in banks):
-        raise ValueError(f"bank levels must be 1 (full resolution) or 2 (half), got {[b[1] for b in banks]}")
+    _check_banks(banks, half_order)
     rng = np.random.RandomState(seed)
     inputs = keras.Input((None, None, 3), name="input_layer")
-    outputs, weights = [], []
-    taps = binomial_taps(half_order)
-    x = _padding_layer(padding, half_order // 2, "half_pad")(inputs)
-    blur = keras.layers.DepthwiseConv2D(half_order + 1, strides=2, padding="valid", use_bias=False, name="half")
-    half = blur(x)  # (1, ceil(H / 2), ceil(W / 2), 3)
-    kernel2d = np.outer(taps, taps)[:, :, None, None] * np.ones((1, 1, 3, 1))  # (n + 1, n + 1, 3, 1)
-    weights.append((blur, [kernel2d.astype(np.float32)]))
+    outputs = []
+    half, weights = _half_resolution(inputs, padding, half_order)
     for i, (kernel, level) in enumerate(banks, start=1):
         source = inputs if level == 1 else half
         pad = _padding_layer(padding, kernel // 2, f"scale{i}_pad")(source)

@@ -37,8 +37,8 @@ def run_release(args: Any) -> int:
 
 
 def parse_points(text: str) -> dict[str, float]:
-    """``name=N,name=N`` or a JSON file {name: N}, merged over POINTS."""
-    from nst_lab.grading.grade import POINTS
+    """``name=N,name=N`` or a JSON file {name: N}, merged over the points of functions and questions."""
+    from nst_lab.grading.grade import ALL_POINTS as POINTS
 
     if text.endswith(".json") or os.path.isfile(text):
         try:
@@ -150,7 +150,8 @@ def _probe_sandbox(no_sandbox: bool) -> None:
 
 def run_grade(args: Any) -> int:
     """Check the options, grade every submission, write the reports, print one summary line."""
-    from nst_lab.grading.grade import POINTS, collect, expected_exercises, grade_all, read_submission
+    from nst_lab.grading.grade import ALL_POINTS as POINTS
+    from nst_lab.grading.grade import collect, expected_exercises, grade_all, read_submission
     from nst_lab.grading.report import write_reports
     from nst_lab.grading.runner import Settings
 

@@ -30,6 +30,7 @@ import numpy as np
 import tensorflow as tf
 
 from nst_lab.costs import clip_0_1, total_cost
+from nst_lab.vgg import preprocess_for_vgg19
 
 Parts = tuple[tf.Tensor, tf.Tensor, tf.Tensor]  # (J_content, J_style, J_extra), float32 scalars
 
@@ -152,7 +153,7 @@ def raw_forward(model: keras.Model, preprocess: str) -> Callable[[tf.Tensor], li
     def forward(image: tf.Tensor) -> list[tf.Tensor]:
         x = image
         if preprocess == "caffe":
-            x = keras.applications.vgg19.preprocess_input(x * 255.0)
+            x = preprocess_for_vgg19(x)
         return list(model(x, training=False))
 
     return forward

@@ -10,6 +10,8 @@ Lesson: notebooks/05_style_transfer.ipynb
 
 from __future__ import annotations
 
+import contextlib
+import io
 import math
 from dataclasses import dataclass, field
 from typing import Any
@@ -78,7 +80,8 @@ def load_network(config: StyleConfig) -> Network:
         from nst_lab.vgg import download_imagenet_weights
 
         try:
-            download_imagenet_weights()
+            with contextlib.redirect_stdout(io.StringIO()):  # Keras prints "Downloading data from ..."
+                download_imagenet_weights()
         except Exception:  # no network, proxy refusal, checksum mismatch: all mean "not here"
             return multiscale_network(config.seed, FALLBACK_NOTE)
     model, info = load_vgg19(config.weights, seed=config.seed)

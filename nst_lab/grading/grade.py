@@ -3,9 +3,9 @@
 For each submission (a notebook file), the grader finds each graded function's cell (marked
 ``# GRADED FUNCTION: name`` or with nbgrader ``grade_id`` ``name``), sends it with concrete inputs
 to a fresh child of a sandboxed fork server (``runner``, ``kit.py``) that holds no reference
-solution, and judges the values that come back *here*, with the specs of ``nst_lab.grading.specs``.
-Student code never runs in this process; what comes back is size- and depth-bounded JSON, checked
-for its shape before any judge reads it.
+solution, and judges the values that come back *here*, with the specs of ``nst_lab.grading.specs``;
+questions' answer cells are never run (``questions`` reads their literal). Student code never runs
+in this process; what comes back is size- and depth-bounded JSON, checked for its shape first.
 
 The files are not trusted either: only regular files are read (no links, FIFOs or devices), with
 a size cap, as JSON with a depth cap, every metadata field type-checked, each cell scanned in
@@ -32,10 +32,11 @@ from typing import Any
 
 from nst_lab.errors import GradeUsageError
 from nst_lab.files import load_json_bounded
+from nst_lab.grading.questions import QUESTION_POINTS, QUESTIONS, grade_answer, graded_question
 from nst_lab.grading.release import graded_name
 from nst_lab.grading.runner import KitServer, Settings, produce_all
 
-# Points of each graded function; `nst-lab grade --points name=N,...` overrides them.
+# Points of each graded function (questions: QUESTION_POINTS); `nst-lab grade --points name=N` overrides.
 POINTS: dict[str, float] = {
     "get_layer_outputs": 10,
     "compute_content_cost": 10,
@@ -45,7 +46,9 @@ POINTS: dict[str, float] = {
     "total_cost": 5,
     "adam_update": 15,
     "train_step": 20,
+    "preprocess_for_vgg19": 10, "run_style_transfer": 10, "compute_total_variation_cost": 10,
 }
+ALL_POINTS: dict[str, float] = {**POINTS, **QUESTION_POINTS}  # functions, then questions: the report order
 SECRET_ENV = "NST_LAB_GRADER_SECRET"  # set it (or pass --seed) so a regrade repeats the same inputs
 MAX_NOTEBOOK_BYTES = 20 * 1024 * 1024
 MAX_JSON_DEPTH = 64
@@ -75,6 +78,7 @@ class Submission:
     path: Path
     identity: str = ""  # the course notebook it claims to be (release stamp, else the file name)
     sources: dict[str, str] = field(default_factory=dict)  # graded name -> cell source
+    answers: dict[str, str] = field(default_factory=dict)  # question name -> answer cell source (never run)
     error: str = ""
     flags: list[str] = field(default_factory=list)  # notes for the instructor (links, copies)
 
@@ -140,6 +144,10 @@ def read_submission(path: Path, name: str, graded: Sequence[str] = tuple(POINTS)
         if not isinstance(cell, dict) or cell.get("cell_type") != "code":
             continue
         source = _cell_source(cell)
+        question = graded_question(source) or _grade_id(cell)
+        if question in QUESTIONS:
+            sub.answers[question] = source  # the last marked cell wins; read_answer bounds its size
+            continue
         name_here = graded_name(source) or _grade_id(cell)
         if name_here is not None and name_here in graded:
             if len(source) > MAX_CELL_CHARS:
@@ -198,13 +206,13 @@ def expected_exercises(sub: Submission, manifest: dict[str, list[str]], only: Se
     """
     if only:
         return list(only)
-    names = set(sub.sources)
+    names = set(sub.sources) | set(sub.answers)
     known = [manifest[key] for key in {sub.identity, sub.path.stem} if key in manifest]
     for exercises in known:
         names.update(exercises)
     if not known:
-        names.update(POINTS)
-    return [n for n in POINTS if n in names]
+        names.update(ALL_POINTS)
+    return [n for n in ALL_POINTS if n in names]
 
 
 # ----------------------------------------------------------------- judging
@@ -242,26 +250,30 @@ def job_for(name: str, source: str, seed: int, budget: float) -> dict[str, Any]:
 def grade_submission(sub: Submission, expected: Sequence[str], settings: Settings,
                      server: KitServer | None = None, deadline: float | None = None) -> dict[str, Any]:
     """Grade one notebook: run its functions in the sandbox, judge them here, add up the points."""
-    points = dict(settings.points)
+    points = {**ALL_POINTS, **dict(settings.points)}
     row: dict[str, Any] = {"submission": sub.name, "path": safe_text(str(sub.path)), "exercises": {},
                            "notes": list(sub.flags)}
     if sub.error:
         row["notes"].append(sub.error)
     late = deadline is not None and time.monotonic() > deadline
     jobs = {} if sub.error or late else {n: job_for(n, sub.sources[n], settings.seed, settings.timeout)
-                                         for n in expected if n in sub.sources and sub.sources[n]}
+                                         for n in expected if n in POINTS and n in sub.sources and sub.sources[n]}
     results = produce_all(jobs, settings, server)
     for name in expected:
+        result: dict[str, Any]
         if sub.error:
             result = {"status": "error", "note": "not graded: the file is not a readable notebook"}
         elif late:
             result = {"status": "error", "note": "not graded: the batch's time limit ran out"}
+        elif name in QUESTIONS:  # read here, never run
+            result = {"status": "question", "source": sub.answers.get(name)}
         elif name not in sub.sources:
             result = {"status": "error", "note": f"no cell marked `# GRADED FUNCTION: {name}` "
                                                  f"(or with nbgrader grade_id {name!r}): was it deleted or renamed?"}
         else:
             result = results.get(name, {"status": "error", "note": "not run"})
-        report = judge_one(name, result, settings.seed, points[name])
+        report = (grade_answer(name, result["source"], points[name]) if result.get("status") == "question"
+                  else judge_one(name, result, settings.seed, points[name]))
         row["exercises"][name] = report
         if report["note"]:
             row["notes"].append(f"{name}: {report['note']}")

@@ -81,11 +81,11 @@ def fmt(value: Any) -> str:
     return f"[{head}{', ...' if array.size > 4 else ''}] of shape {array.shape}"
 
 
-def first_difference(value: np.ndarray, expected: np.ndarray, rtol: float) -> str:
+def first_difference(value: np.ndarray, expected: np.ndarray, rtol: float, atol: float = 1e-6) -> str:
     """Where two same-shape arrays first differ: ``at [i, j]: expected x, got y``."""
     if value.ndim == 0:
         return f"expected {float(expected):.6g}, got {float(value):.6g}"
-    bad = ~np.isclose(value, expected, rtol=rtol, atol=1e-6)
+    bad = ~np.isclose(value, expected, rtol=rtol, atol=atol)
     index = tuple(int(i) for i in np.argwhere(bad)[0]) if bad.any() else (0,) * value.ndim
     where = ", ".join(str(i) for i in index)
     count = int(bad.sum())
@@ -108,6 +108,7 @@ def judge_value(
     mistakes: Sequence[tuple[str, Any]] = (),
     want_tensor: bool = True,
     rtol: float = 1e-4,
+    atol: float = 1e-6,
 ) -> CaseResult:
     """Compare one described value with the expected one and name every mistake it matches.
 
@@ -127,13 +128,13 @@ def judge_value(
         return CaseResult(case, False, f"{case}: returned {got.get('type')}, not a number or tensor")
     expected = np.asarray(expected, dtype=np.float64)
     shown = fmt(value)
-    matching = [why for why, wrong in mistakes if np.shape(wrong) == value.shape and close(value, wrong, rtol)]
+    matching = [why for why, wrong in mistakes if np.shape(wrong) == value.shape and close(value, wrong, rtol, atol)]
     diagnosis = f": {' or '.join(matching)}" if matching else ""
     if value.shape != expected.shape:
         return CaseResult(case, False, f"{case}: expected shape {expected.shape}, got {value.shape}{diagnosis}", shown)
-    if close(value, expected, rtol):
+    if close(value, expected, rtol, atol):
         return CaseResult(case, True, got=shown)
-    return CaseResult(case, False, f"{case}: {first_difference(value, expected, rtol)}{diagnosis}", shown)
+    return CaseResult(case, False, f"{case}: {first_difference(value, expected, rtol, atol)}{diagnosis}", shown)
 
 
 def judge_call(

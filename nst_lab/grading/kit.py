@@ -15,7 +15,11 @@ A *plan* is a list of calls with concrete inputs (the seed that made them stays 
   ``fn(model, layer_names)(image)``;
 - ``{"id", "kind": "train", "model": m, "layers": [...], "content", "style", "start", "alpha",
   "beta", "learning_rate", "steps"}``: ``steps`` calls of ``fn(G, extractor, a_C, a_S, Adam,
-  alpha, beta)``, recording each returned cost and the image after each step.
+  alpha, beta)``, recording each returned cost and the image after each step;
+- ``{"id", "kind": "loop", "start", "target", "decay", "shift", "steps", "snapshot_every"}``:
+  ``fn(G, step_fn, steps, snapshot_every)`` with a known step function built here from those
+  numbers (``step_fn(G)`` returns ``sum((G - target)^2)``, then sets G to ``G * decay + shift``),
+  recording what ``fn`` returned and how many times it called the step.
 
 Arrays travel as ``{"array": [...], "shape": [...]}`` (float32), models as their conv weights.
 Results describe each value: ``{"type", "dtype", "shape", "value"}``, or ``{"error": "..."}``.
@@ -211,10 +215,52 @@ def _train(fn: Callable[..., Any], call: dict[str, Any], namespace: dict[str, An
     return {"costs": costs, "images": images}
 
 
+def _describe_loop(value: Any) -> dict[str, Any]:
+    """A loop's (history, snapshots) as plain data; the snapshots dict as its keys and values."""
+    if not isinstance(value, (tuple, list)) or len(value) != 2:
+        return describe(value)
+    history, snapshots = value
+    out: dict[str, Any] = {"type": "pair", "history": describe(history)}
+    if isinstance(snapshots, dict):
+        keys = list(snapshots)[:64]
+        out["snapshots"] = {"type": "dict", "length": len(snapshots),
+                            "keys": [int(k) if isinstance(k, int) else str(type(k).__name__)[:40] for k in keys],
+                            "items": [describe(snapshots[k]) for k in keys]}
+    else:
+        out["snapshots"] = describe(snapshots)
+    return out
+
+
+def _loop(fn: Callable[..., Any], call: dict[str, Any]) -> dict[str, Any]:
+    tf = tensorflow()
+    image = tf.Variable(decode(call["start"]))
+    target = decode(call["target"])
+    decay, shift = float(call["decay"]), float(call["shift"])
+    calls = [0]
+
+    def step_fn(generated_image: Any) -> Any:
+        J = tf.reduce_sum(tf.square(generated_image - target))
+        generated_image.assign(generated_image * decay + shift)
+        calls[0] += 1
+        return J
+
+    def run() -> Any:
+        return fn(image, step_fn, int(call["steps"]), int(call["snapshot_every"]))
+
+    try:
+        value = _describe_loop(run())
+    except (Timeout, MemoryError):
+        raise
+    except BaseException as exc:
+        value = {"error": first_line(exc)}
+    return {"value": value, "calls": calls[0]}
+
+
 RUNNERS: dict[str, Callable[..., dict[str, Any]]] = {
     "call": lambda fn, call, ns: _call(fn, call),
     "layer_outputs": lambda fn, call, ns: _layer_outputs(fn, call),
     "train": _train,
+    "loop": lambda fn, call, ns: _loop(fn, call),
 }
 
 

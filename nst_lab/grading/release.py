@@ -3,7 +3,8 @@
 In every code cell, the lines from ``### BEGIN SOLUTION`` to ``### END SOLUTION`` (markers
 included) become ``# YOUR CODE HERE`` and a ``raise NotImplementedError(...)`` at the same
 indentation, so the check right after says "it raised NotImplementedError: ...: replace this
-line with your code" instead of a confusing NameError. Outputs and execution counts are
+line with your code" instead of a confusing NameError; in an answer cell (``# GRADED QUESTION:
+name``) the region becomes ``answer_name = None``. Outputs and execution counts are
 cleared; cell metadata (nbgrader ids, points, tags) and check cells are kept.
 
 The output is a pure function of the input: the same solution notebook gives byte-identical
@@ -52,6 +53,13 @@ def graded_name(source: str) -> str | None:
 
 
 
+def graded_question(source: str) -> str | None:
+    """The name in a cell's ``# GRADED QUESTION: name`` comment (an answer cell), or None."""
+    from nst_lab.grading.questions import graded_question as find
+
+    return find(source)
+
+
 def _solution_id(cell: Any) -> str | None:
     """The nbgrader ``grade_id`` of a solution cell (how the grader also finds graded cells), or None."""
     metadata = cell.get("metadata")
@@ -76,8 +84,11 @@ def _function_name(lines: Sequence[str], upto: int, source: str) -> str:
     return graded_name(source) or "this cell"
 
 
-def strip_solutions(source: str, where: str, markdown: bool = False) -> str:
-    """Replace each solution region of one cell's source; raise ReleaseError on bad markers."""
+def strip_solutions(source: str, where: str, markdown: bool = False, answer: str | None = None) -> str:
+    """Replace each solution region of one cell's source; raise ReleaseError on bad markers.
+
+    In an answer cell (``answer`` names its variable) the region becomes ``answer_x = None``.
+    """
     lines = source.split("\n")
     out: list[str] = []
     begin_at: int | None = None
@@ -93,6 +104,8 @@ def strip_solutions(source: str, where: str, markdown: bool = False) -> str:
             indent = line[: len(line) - len(line.lstrip())]
             if markdown:
                 out.append(indent + YOUR_ANSWER)
+            elif answer:
+                out.append(f"{indent}{answer} = None  # {YOUR_ANSWER}")
             else:
                 name = _function_name(lines, number - 1, source)
                 out.append(indent + YOUR_CODE)
@@ -125,12 +138,14 @@ def release_notebook(nb: Any, label: str = "notebook") -> Any:
     exercises = []
     for index, cell in enumerate(student.cells, start=1):
         where = _where(label, index, cell)
+        question = graded_question(cell.source) if cell.cell_type == "code" else None
         if cell.cell_type in ("code", "markdown"):
-            cell.source = strip_solutions(cell.source, where, markdown=cell.cell_type == "markdown")
+            cell.source = strip_solutions(cell.source, where, markdown=cell.cell_type == "markdown",
+                                          answer=f"answer_{question}" if question else None)
         if cell.cell_type == "code":
             cell.outputs = []
             cell.execution_count = None
-            name = graded_name(cell.source) or _solution_id(cell)
+            name = question or graded_name(cell.source) or _solution_id(cell)
             if name and name not in exercises:
                 exercises.append(name)
         cell.metadata.pop("execution", None)  # Jupyter's run times say nothing to a student

@@ -76,7 +76,8 @@ class KitServer:
         """Start the fork server and wait until TensorFlow is loaded."""
         read_fd, write_fd = os.pipe()
         limits = {"RLIMIT_AS": CHILD_MEMORY, "RLIMIT_CPU": CHILD_CPU_SECONDS, "RLIMIT_NOFILE": 256,
-                  "RLIMIT_FSIZE": 64 << 20, "RLIMIT_MSGQUEUE": 0, "RLIMIT_CORE": 0, "threads": 1}
+                  "RLIMIT_FSIZE": 64 << 20, "RLIMIT_MSGQUEUE": 0, "RLIMIT_CORE": 0, "threads": 1,
+                  "sandboxed": self.settings.sandbox}
         command = [sys.executable, "-I", str(Path(self.folder) / "zygote.py"), str(write_fd), json.dumps(limits)]
         self.proc = self._sandbox().popen(command, stderr=subprocess.DEVNULL, pass_fds=(write_fd,))
         os.close(write_fd)

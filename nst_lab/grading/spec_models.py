@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from nst_lab.config import CONTENT_LAYER, STYLE_LAYERS, VGG19_BLOCKS
-from nst_lab.grading.judging import CaseResult, Plan, Results, Spec, judge_value, rng
+from nst_lab.grading.judging import CaseResult, Plan, Results, Spec, fmt, judge_value, rng
 from nst_lab.grading.kit import build_model, encode
 
 TINY_SIZE = 32  # the smallest input VGG19's five poolings accept
@@ -104,8 +104,9 @@ ADAM_CASES = {  # name: (keyword arguments given, step t); an epsilon near sqrt(
 
 def _adam_inputs(seed: int, case: int) -> list[np.ndarray]:
     r = rng(seed, 60 + case)
-    theta, grad = r.normal(size=(2, 3)), r.normal(size=(2, 3))
-    m, v = 0.1 * r.normal(size=(2, 3)), r.uniform(0.01, 0.5, (2, 3))
+    # theta near 0.01, so float32 resolves its small update; v small enough that the update is not tiny
+    theta, grad = 0.01 * r.normal(size=(2, 3)), r.normal(size=(2, 3))
+    m, v = 0.1 * r.normal(size=(2, 3)), r.uniform(1e-3, 2e-2, (2, 3))
     return [x.astype(np.float32) for x in (theta, grad, m, v)]
 
 
@@ -156,22 +157,46 @@ def _judge_adam(results: Results, seed: int) -> list[CaseResult]:
         hp: dict[str, Any] = {**ADAM_DEFAULTS, **kwargs}
         expected = np_adam_step(theta, grad, m, v, t, **hp)
         wrong = {variant: np_adam_step(theta, grad, m, v, t, **hp, variant=variant) for variant in ADAM_MISTAKES}
-        verdicts.append(_judge_triple(case, results.get(case) or {}, expected, wrong))
+        verdicts.append(_judge_triple(case, results.get(case) or {}, expected, wrong, theta))
     return verdicts
 
 
+def _minus(described: Any, start: np.ndarray) -> Any:
+    """A described array minus ``start`` (unchanged when it holds no array of that shape)."""
+    if not isinstance(described, dict) or described.get("value") is None:
+        return described
+    try:
+        value = np.asarray(described["value"], dtype=np.float64)
+    except (TypeError, ValueError):
+        return described
+    if value.shape != start.shape:
+        return described
+    return {**described, "value": (value - start).tolist()}
+
+
 def _judge_triple(case: str, result: dict[str, Any], expected: list[np.ndarray],
-                  wrong: dict[str, list[np.ndarray]]) -> CaseResult:
+                  wrong: dict[str, list[np.ndarray]], theta: np.ndarray) -> CaseResult:
+    """theta is judged by its update (new theta - theta), which is small next to theta itself."""
     got = result.get("value")
     if not isinstance(got, dict) or "error" in got:
         return judge_value(case, got, expected[0])
     items = got.get("items") if got.get("type") == "sequence" else None
     if not isinstance(items, list) or len(items) != 3:
         return CaseResult(case, False, f"{case}: expected the tuple (theta, m, v), got a {got.get('type')}")
-    verdict = CaseResult(case, True)
+    start = theta.astype(np.float64)
+    new_theta = items[0].get("value") if isinstance(items[0], dict) else None
+    shown = fmt(new_theta) if isinstance(new_theta, list) else ""  # the new theta, shown on success
     for index, part in enumerate(("theta", "m", "v")):
-        mistakes = [(ADAM_MISTAKES[variant], values[index]) for variant, values in wrong.items()]
-        verdict = judge_value(f"{case}: {part}", items[index], expected[index], mistakes)
+        got_part, want, mistakes = items[index], expected[index], [
+            (ADAM_MISTAKES[variant], values[index]) for variant, values in wrong.items()]
+        if index == 0:  # compare the updates, with a tolerance scaled to the update, not to theta
+            got_part = _minus(got_part, start)
+            want = want - start
+            mistakes = [(why, value - start) for why, value in mistakes]
+            mistakes.append(("theta did not move: subtract learning_rate * m_hat / (sqrt(v_hat) + epsilon)",
+                             np.zeros_like(start)))
+        label = f"{case}: {'the update of theta' if index == 0 else part}"
+        verdict = judge_value(label, got_part, want, mistakes, rtol=1e-3, atol=1e-9)
         if not verdict.passed:
             return verdict
     traced = result.get("traced")
@@ -182,7 +207,7 @@ def _judge_triple(case: str, result: dict[str, Any], expected: list[np.ndarray],
         check = judge_value(f"{case}: theta inside tf.function", traced_items[0], expected[0])
         if not check.passed:
             return check
-    return CaseResult(case, True, got=f"theta {verdict.got}")
+    return CaseResult(case, True, got=f"theta {shown}")
 
 
 # ----------------------------------------------------------------- train_step
@@ -285,7 +310,7 @@ def _judge_run(label: str, seed: int, case: str, costs: list[dict[str, Any]], im
     cost_mistakes = [("you returned the cost after the update: return J computed before apply_gradients",
                       _reference_run("cost_after", seed, case)[0])]
     got = {"type": "tf.Tensor", "value": [c["value"] for c in costs]}
-    verdict = judge_value(f"returned J over {label}", got, expected_costs, cost_mistakes, rtol=1e-3)
+    verdict = judge_value(f"returned J over {label}", got, expected_costs, cost_mistakes, rtol=1e-3, atol=0.0)
     return CaseResult(verdict.case, verdict.passed, verdict.message, "J " + ", ".join(f"{c:.4g}" for c in got["value"]))
 
 

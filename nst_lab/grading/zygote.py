@@ -54,12 +54,17 @@ def _time_is_up(signum: int, frame: object) -> None:
 def _child(limits: dict[str, int], status_fd: int, size: int) -> None:
     """In the forked child: limits, then one job from fd 0, its result to fd 1; never returns."""
     os.close(status_fd)  # the fork server's status channel is not the student's
+    os.setsid()  # a process group of its own, so the server can end all of it
     for name, value in limits.items():
         number = getattr(resource, name)
         soft, hard = resource.getrlimit(number)
         value = value if hard == resource.RLIM_INFINITY else min(value, hard)
         resource.setrlimit(number, (value, value))
     code = 0
+    out = os.dup(1)  # the result's channel; fd 1 itself goes to /dev/null, so a print() in a cell is harmless
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 1)
+    os.close(devnull)
     try:
         job = json.loads(_read_exact(0, size))
         signal.signal(signal.SIGALRM, _time_is_up)
@@ -79,33 +84,58 @@ def _child(limits: dict[str, int], status_fd: int, size: int) -> None:
         data = json.dumps({"status": "error", "note": note}).encode()
         code = 1
     try:
-        os.write(1, b"result %d\n" % len(data))
+        os.write(out, b"result %d\n" % len(data))
         view = memoryview(data)
         while view:
-            view = view[os.write(1, view):]
+            view = view[os.write(out, view):]
     finally:
         os._exit(code)
 
 
 def _clean_namespace() -> None:
-    """Kill every process of the sandbox but this one, remove SysV IPC objects, empty the scratch folder."""
-    try:
-        os.kill(-1, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
+    """Kill every process of the sandbox but this one, remove SysV IPC objects, empty the scratch folder.
+
+    Orphans belong to the sandbox's init (PID 1), not to this process, so this kills until /proc shows
+    nothing else alive: a fork loop cannot outrun it (its process limit caps how many there are).
+    """
+    import time
+
+    deadline = time.monotonic() + 5
+    while _others_alive() and time.monotonic() < deadline:
+        try:
+            os.kill(-1, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        _reap()
+        time.sleep(0.001)
+    _reap()
+    _remove_sysv_ipc()
+    _empty(os.environ.get("TMPDIR", "/tmp"))
+
+
+def _reap() -> None:
     while True:
         try:
             pid, _ = os.waitpid(-1, os.WNOHANG)
         except ChildProcessError:
-            break
+            return
         if pid == 0:
+            return
+
+
+def _others_alive() -> bool:
+    """Whether any process but PID 1 and this one is alive (zombies waiting for their reaper are not)."""
+    me = os.getpid()
+    for name in os.listdir("/proc"):
+        if name.isdigit() and int(name) not in (1, me):
             try:
-                os.kill(-1, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-            os.waitpid(-1, 0)
-    _remove_sysv_ipc()
-    _empty(os.environ.get("TMPDIR", "/tmp"))
+                with open(f"/proc/{name}/stat") as stat:
+                    state = stat.read().rpartition(")")[2].split()[0]
+            except (OSError, IndexError):
+                continue
+            if state not in ("Z", "X"):
+                return True
+    return False
 
 
 def _empty(folder: str) -> None:
@@ -148,7 +178,13 @@ def _remove_sysv_ipc() -> None:
                     remove(int(fields[1]), ipc_rmid, None)
 
 
-def serve(limits: dict[str, int], status_fd: int) -> None:
+def in_own_sandbox() -> bool:
+    """True inside bubblewrap's PID namespace, where this server is PID 2 under bwrap's init: only there
+    may it kill "every other process" (outside, ``kill(-1)`` would reach the instructor's)."""
+    return os.getpid() == 2 and os.getppid() == 1
+
+
+def serve(limits: dict[str, int], status_fd: int, sandboxed: bool) -> None:
     """The fork server: load TensorFlow once, then one fresh child per command line on fd 0.
 
     A command is ``SIZE WALL``: the child reads the SIZE-byte job that follows from fd 0 (this
@@ -185,12 +221,19 @@ def serve(limits: dict[str, int], status_fd: int) -> None:
                 status, cpu = -9, usage.ru_utime + usage.ru_stime
             else:
                 time.sleep(0.002)
-        _clean_namespace()
+        if sandboxed:
+            _clean_namespace()
+        else:  # --no-sandbox: only the child's own process group, and its scratch folder
+            try:
+                os.killpg(pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+            _empty(os.environ.get("TMPDIR", "/nonexistent-scratch"))
         os.write(status_fd, b"exit %d %.3f\n" % (status, cpu))
 
 
 def main(argv: list[str]) -> None:
-    """``python -I kit.py STATUS_FD LIMITS_JSON``: run the fork server (inside the grader's sandbox)."""
+    """``python -I zygote.py STATUS_FD LIMITS_JSON``: run the fork server (inside the grader's sandbox)."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     status_fd = int(argv[1])
     limits = json.loads(argv[2]) if len(argv) > 2 else {}
@@ -200,7 +243,7 @@ def main(argv: list[str]) -> None:
     tf = kit.tensorflow()
     tf.config.threading.set_intra_op_parallelism_threads(threads)
     tf.config.threading.set_inter_op_parallelism_threads(threads)
-    serve(serve_limits, status_fd)
+    serve(serve_limits, status_fd, bool(limits.get("sandboxed")) and in_own_sandbox())
 
 
 if __name__ == "__main__":

@@ -23,7 +23,7 @@ from nst_lab.beyond.color import (
     rgb_to_yiq,
     yiq_to_rgb,
 )
-from nst_lab.beyond.extensions import blend_weights, style_shape, total_variation, uses_extensions
+from nst_lab.beyond.extensions import blend_weights, style_shape, uses_extensions
 from nst_lab.beyond.guided import (
     MaskError,
     layer_masks,
@@ -33,7 +33,7 @@ from nst_lab.beyond.guided import (
     normalized_gram,
 )
 from nst_lab.config import SEED, ConfigError, StyleConfig
-from nst_lab.costs import compute_layer_style_cost
+from nst_lab.costs import compute_layer_style_cost, compute_total_variation_cost
 from nst_lab.engine.runs import stylize
 from nst_lab.engine.step import weighted_cost
 from nst_lab.engine.transfer import Network, prepare_transfer
@@ -242,20 +242,34 @@ def test_blend_weights_are_normalised_and_counted():
 def test_total_variation_by_hand():
     values = np.array([[0.0, 1.0], [0.5, 0.25]], np.float32)  # one channel, copied to three
     img = tf.constant(np.repeat(values[None, ..., None], 3, axis=-1))
-    # down: (0.5-0)^2 + (0.25-1)^2 = 0.8125; right: (1-0)^2 + (0.25-0.5)^2 = 1.0625; x3 channels / 4 px
-    assert float(total_variation(img)) == pytest.approx(3 * (0.8125 + 1.0625) / 4)
-    assert float(total_variation(tf.constant(flat([0.3, 0.6, 0.9])))) == 0.0
+    # down: (0.5-0)^2 + (0.25-1)^2 = 0.8125; right: (1-0)^2 + (0.25-0.5)^2 = 1.0625; x3 channels, a plain sum
+    assert float(compute_total_variation_cost(img)) == pytest.approx(3 * (0.8125 + 1.0625))
+    assert float(compute_total_variation_cost(tf.constant(flat([0.3, 0.6, 0.9])))) == 0.0
+
+
+def test_the_tv_term_of_the_engine_is_the_graded_cost_times_its_weight(rng, vgg):
+    content = image(rng)
+    transfer = build(content, image(rng), config(tv_weight=0.25), vgg)
+    _, _, extra = transfer.objective.parts(tf.constant(content))
+    assert float(extra) == pytest.approx(0.25 * float(compute_total_variation_cost(tf.constant(content))), rel=1e-5)
+
+
+def test_the_documented_weight_at_400_px_equals_the_old_mean_based_weight(rng):
+    """README and --tv-weight: the old cost was the sum / (H W), so weight 10 then is 10 / 400**2 now."""
+    img = tf.constant(image(rng, 400))
+    old_mean_based = float(compute_total_variation_cost(img)) / (400 * 400)
+    assert 6.25e-5 * float(compute_total_variation_cost(img)) == pytest.approx(10 * old_mean_based, rel=1e-6)
 
 
 def test_tv_weight_lowers_the_total_variation_of_the_result(rng, vgg):
     content, style = image(rng), image(rng)
     results = {}
-    for weight in (0.0, 1.0):
+    for weight in (0.0, 1.0 / 48**2):  # 1 on the old scale (the sum / (H W)) at 48 px
         transfer = build(content, style, config(init="noisy", tv_weight=weight), vgg)
         for _ in range(8):
             transfer.step()
-        results[weight] = float(total_variation(tf.constant(transfer.image())))
-    assert results[1.0] < 0.8 * results[0.0], results
+        results[weight] = float(compute_total_variation_cost(tf.constant(transfer.image())))
+    assert results[1.0 / 48**2] < 0.8 * results[0.0], results
 
 
 # ---------------------------------------------------------------- style scale

@@ -134,7 +134,7 @@ SPY_AND_SIGNAL = f"""def gram_matrix(A):
     return tf.matmul(A, tf.transpose(A)) if found else A
 """
 
-TAMPER = f"""def gram_matrix(A):
+TAMPER = """def gram_matrix(A):
     import os, site, sys
     for folder in [*site.getsitepackages(), sys.prefix, os.path.expanduser('~/.keras')]:
         for name in ('zz_nst_attack.pth', 'sitecustomize.py', 'keras.json'):
@@ -174,6 +174,24 @@ REVERSED_OUTPUTS = """def get_layer_outputs(vgg, layer_names):
     return tf.keras.Model([vgg.input], outputs)
 """
 
+PRINTS_AND_FORKS = """def gram_matrix(A):
+    import os
+    print('debugging output', A.shape)  # an honest student's leftover print
+    for _ in range(50):  # and a fork loop left running: it must be gone before the next exercise
+        try:
+            if os.fork() == 0:
+                while True:
+                    try:
+                        os.fork()
+                    except OSError:
+                        pass
+        except OSError:
+            break
+    return tf.matmul(A, tf.transpose(A))
+"""
+
+LAYER_SOLUTION = fx.SOLUTIONS["compute_layer_style_cost"]
+
 STUBS = {
     "compute_content_cost": "def compute_content_cost(content_output, generated_output):\n"
                             "    return tf.reduce_sum(generated_output[-1]) * 0.0\n",
@@ -202,7 +220,7 @@ def _nb(path: Path, functions: dict[str, str], stamp: str | None = None) -> Path
 
 def _make_class(root: Path) -> dict[str, Path]:
     made = {
-        "honest": _nb(root / "a_honest" / "all.ipynb", fx.SOLUTIONS),
+        "honest": _nb(root / "a_honest" / "all.ipynb", fx.SOLUTIONS, stamp="all"),
         "relative": _nb(root / "b_relative" / "03.ipynb", {"gram_matrix": RELATIVE_IMPORT}),
         "disk": _nb(root / "b_disk" / "03.ipynb", {"gram_matrix": READ_FROM_DISK}),
         "memory": _nb(root / "b_memory" / "03.ipynb", {"compute_layer_style_cost": HUNT_IN_MEMORY}),
@@ -213,6 +231,8 @@ def _make_class(root: Path) -> dict[str, Path]:
         "classmate": _nb(root / "d_classmate" / "03.ipynb",
                          {"gram_matrix": _classmate_reader(root / "a_honest" / "all.ipynb")}),
         "probe": _nb(root / "e_probe" / "03.ipynb", {"gram_matrix": PROBE_DETECTOR}),
+        "prints": _nb(root / "a_prints" / "03.ipynb",
+                      {"gram_matrix": PRINTS_AND_FORKS, "compute_layer_style_cost": LAYER_SOLUTION}),
         "reversed": _nb(root / "e_reversed" / "01.ipynb", {"get_layer_outputs": REVERSED_OUTPUTS}),
         "stubs": _nb(root / "e_stubs" / "all.ipynb", STUBS),
         "inject": _nb(root / "g_inject" / "=HYPERLINK(1).ipynb", {"gram_matrix": INJECT}),
@@ -250,7 +270,8 @@ def graded(tmp_path_factory: pytest.TempPathFactory) -> dict:
     made = _make_class(root / "class")
     out = root / "out"
     manifest = root / "release.json"
-    manifest.write_text(json.dumps({"notebooks": {"02_content_cost": ["compute_content_cost"],
+    manifest.write_text(json.dumps({"notebooks": {"all": list(fx.SOLUTIONS),
+                                                  "02_content_cost": ["compute_content_cost"],
                                                   "03_style_cost": ["gram_matrix", "compute_layer_style_cost",
                                                                     "compute_style_cost"]}}))
     before = {p: p.stat().st_mtime for p in _host_files()}
@@ -297,6 +318,12 @@ def test_the_batch_finishes_and_honest_solutions_keep_full_marks(graded):
 ])
 def test_each_attack_earns_nothing(graded, key, exercise):
     assert _points(graded, key, exercise) == 0, graded["rows"][key]
+
+
+def test_a_print_in_a_cell_is_harmless_and_a_fork_loop_does_not_reach_the_next_exercise(graded):
+    row = graded["rows"]["a_prints/03.ipynb"]
+    assert row["exercises"]["gram_matrix"]["points"] == 10, row
+    assert row["exercises"]["compute_layer_style_cost"]["points"] == 15, row  # graded right after it
 
 
 def test_one_line_stubs_earn_nothing(graded):

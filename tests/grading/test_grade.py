@@ -257,10 +257,14 @@ def test_stamp_and_file_name_both_count_and_extra_cells_add_their_exercise(tmp_p
     assert grading.expected_exercises(extra, COURSE, None) == ["compute_content_cost", "total_cost"]
 
 
+def test_the_fixture_has_a_solution_for_every_graded_function() -> None:
+    assert set(fx.SOLUTIONS) == set(grading.POINTS), "add the new graded function to tests/grading/fixtures.py"
+
+
 def test_an_unknown_notebook_is_graded_on_every_exercise(tmp_path: Path) -> None:
     unknown = _sub(tmp_path, "essay.ipynb", {"total_cost": fx.SOLUTIONS["total_cost"]})
-    every = ["get_layer_outputs", "compute_content_cost", "gram_matrix", "compute_layer_style_cost",
-             "compute_style_cost", "total_cost", "adam_update", "train_step"]
+    every = list(grading.POINTS)  # every exercise, in the table's order
+    assert every[:2] == ["get_layer_outputs", "compute_content_cost"] and every[-1] == "train_step"
     assert grading.expected_exercises(unknown, COURSE, None) == every
     assert grading.expected_exercises(unknown, {}, None) == every
     broken = tmp_path / "broken.ipynb"
@@ -436,10 +440,21 @@ def test_cli_bad_usage_is_one_line_exit_2(tmp_path: Path, monkeypatch, capsys, a
 needs_bwrap = pytest.mark.skipif(shutil.which("bwrap") is None, reason="needs bubblewrap")
 
 
+FULL = sum(grading.POINTS.values()) + 10  # every exercise, gram_matrix raised from 10 to 20 points
+TIMEOUT = 60  # seconds per exercise in the batch (the slowest honest one needs about 1 s of CPU): room for a busy CI
+BROKEN = {  # one broken function per exercise; the notebook's other exercises have no cell (an endless loop
+    # is graded on its own below, with a short timeout)
+    "total_cost": "def total_cost(J_content, J_style, alpha=100, beta=10):\n    import os\n    os._exit(3)\n",
+    "compute_content_cost": "def compute_content_cost(c, g)\n    return tf.reduce_sum(c[-1])\n",
+    "adam_update": "def adam_step(theta, grad, m, v, t):\n    return theta, m, v\n",
+    "compute_layer_style_cost": "def compute_layer_style_cost(a_S, a_G):\n    return a_S @ B\n",
+}
+
+
 @pytest.fixture(scope="module")
 def batch(tmp_path_factory: pytest.TempPathFactory) -> dict:
-    """Fixture solutions (3 flavours), a released stub, a wrong gram_matrix, and the course notebooks, graded
-    in one run with the course manifest, gram_matrix worth 20, and neither a secret nor a seed."""
+    """Fixture solutions (3 flavours), a released stub, a wrong gram_matrix, broken functions and the course
+    notebooks, graded in one run with the course manifest, gram_matrix worth 20, and neither a secret nor a seed."""
     root = tmp_path_factory.mktemp("batch")
     for flavour in FLAVOURS:
         fx.write(root / "class" / f"{flavour}.ipynb", fx.build(fx.SOLUTIONS, flavour), flavour)
@@ -448,6 +463,7 @@ def batch(tmp_path_factory: pytest.TempPathFactory) -> dict:
                       "compute_style_cost": fx.SOLUTIONS["compute_style_cost"]})
     wrong.metadata["nst_lab"] = {"notebook": "03_style_cost", "exercises": list(COURSE["03_style_cost"])}
     fx.write(root / "class" / "wrong_gram.ipynb", wrong)
+    fx.write(root / "class" / "broken.ipynb", fx.build(BROKEN))
     out = root / "out"
     saved = os.environ.pop(grading.SECRET_ENV, None)
     import contextlib
@@ -458,7 +474,7 @@ def batch(tmp_path_factory: pytest.TempPathFactory) -> dict:
         with contextlib.redirect_stderr(err):
             code = main(["grade", str(root / "class"), str(REPO / "notebooks"), "-o", str(out), "--course",
                          str(REPO / "notebooks" / "release.json"), "--points", "gram_matrix=20", "--workers", "2",
-                         "--timeout", "120", "--quiet"])
+                         "--timeout", str(TIMEOUT), "--quiet"])
     finally:
         if saved is not None:
             os.environ[grading.SECRET_ENV] = saved
@@ -487,7 +503,7 @@ def test_no_secret_records_a_random_seed_and_says_so(batch) -> None:
 @pytest.mark.parametrize("flavour", FLAVOURS)
 def test_solutions_get_full_marks_in_every_flavour(batch, flavour: str) -> None:
     row = batch["rows"][f"class/{flavour}.ipynb"]
-    assert (row["total"], row["max"], row["notes"]) == (110, 110, []), (batch["data"]["seed"], _why(row))
+    assert (row["total"], row["max"], row["notes"]) == (FULL, FULL, []), (batch["data"]["seed"], _why(row))
     assert list(row["exercises"]) == list(grading.POINTS)
     assert all(ex["passed"] == len(ex["cases"]) >= 2 for ex in row["exercises"].values())
     assert row["exercises"]["gram_matrix"]["points"] == 20  # the --points override
@@ -497,12 +513,12 @@ def test_solutions_get_full_marks_in_every_flavour(batch, flavour: str) -> None:
 @needs_bwrap
 def test_released_stubs_get_zero_without_crashing(batch) -> None:
     row = batch["rows"]["class/released.ipynb"]
-    assert (row["total"], row["max"]) == (0, 110)
+    assert (row["total"], row["max"]) == (0, FULL)
     for ex in row["exercises"].values():
         assert ex["note"] == "" and ex["passed"] == 0 and ex["cases"]
         assert all("NotImplementedError" in c["message"] for c in ex["cases"]), ex
     feedback = (batch["out"] / row["feedback"]).read_text()
-    assert "Score: 0 / 110" in feedback and "Not attempted yet" in feedback
+    assert f"Score: 0 / {FULL:g}" in feedback and "Not attempted yet" in feedback
 
 
 @pytest.mark.slow
@@ -515,6 +531,46 @@ def test_a_wrong_function_loses_only_its_own_points(batch) -> None:
     assert all("you computed A^T A" in c["message"] for c in ex["gram_matrix"]["cases"])
     assert ex["compute_layer_style_cost"]["points"] == 15 and ex["compute_style_cost"]["points"] == 15
     assert row["total"] == 30
+
+
+@pytest.mark.slow
+@needs_bwrap
+def test_broken_functions_score_zero_with_a_note_and_the_rest_still_grades(batch) -> None:
+    row = batch["rows"]["class/broken.ipynb"]
+    ex = row["exercises"]
+    assert (row["total"], row["max"]) == (0, FULL) and list(ex) == list(grading.POINTS)
+    notes = {
+        "gram_matrix": "no cell marked",
+        "total_cost": "crashed the Python process",
+        "compute_content_cost": "SyntaxError in the cell, line 2",
+        "adam_update": "does not define adam_update() (it defines adam_step): was it renamed?",
+        "get_layer_outputs": "no cell marked `# GRADED FUNCTION: get_layer_outputs`",
+        "train_step": "no cell marked",
+        "compute_style_cost": "no cell marked",
+    }
+    for name, note in notes.items():
+        assert ex[name]["points"] == 0 and note in ex[name]["note"], (name, ex[name])
+        assert any(n.startswith(f"{name}: ") and note in n for n in row["notes"]), (name, row["notes"])
+    raised = ex["compute_layer_style_cost"]
+    assert raised["note"] == "" and raised["passed"] == 0 and raised["cases"]
+    assert all("it raised NameError: name 'B' is not defined" in c["message"] for c in raised["cases"])
+    feedback = (batch["out"] / row["feedback"]).read_text()
+    assert "## gram\\_matrix: 0 / 20" in feedback and "SyntaxError" in feedback
+
+
+@pytest.mark.slow
+@needs_bwrap
+def test_an_endless_loop_runs_out_of_time_and_the_next_exercise_still_grades() -> None:
+    from nst_lab.grading.runner import Settings, produce_all
+
+    loop = "def gram_matrix(A):\n    while True:\n        try:\n            pass\n        except BaseException:\n" \
+           "            pass\n"
+    jobs = {"gram_matrix": grading.job_for("gram_matrix", loop, SEED, 3.0),
+            "total_cost": grading.job_for("total_cost", fx.SOLUTIONS["total_cost"], SEED, 3.0)}
+    results = produce_all(jobs, Settings(SEED, timeout=3.0))
+    assert "ran out of time (3 s" in results["gram_matrix"]["note"], results["gram_matrix"]
+    assert grading.judge_one("gram_matrix", results["gram_matrix"], SEED, 10)["points"] == 0
+    assert grading.judge_one("total_cost", results["total_cost"], SEED, 5)["points"] == 5, results["total_cost"]
 
 
 def _course() -> list[str]:

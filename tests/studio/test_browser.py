@@ -3,8 +3,8 @@
 The test copies 06_studio.ipynb into a temporary folder, starts JupyterLab there (token set,
 no browser, quick profile in the kernel), runs all cells, raises the steps, clicks Run,
 waits until the preview image changes and three chunks are done, clicks Stop and waits for
-the panel to say the run stopped. Screenshots go to pytest's tmp folder (test-artifacts/ only on failure). Everything started
-is shut down at the end.
+the panel to say the run stopped. Screenshots go to pytest's tmp folder (test-artifacts/ only on
+failure). Everything started is shut down at the end.
 
 Needs Debian's chromium (/usr/bin/chromium) and the playwright package; the test skips,
 saying which is missing, when either is absent, except in CI (CI=true), where .ci/run
