@@ -106,6 +106,38 @@ SOLUTIONS = {
         )
         + "    return J\n"
     ),
+    "preprocess_for_vgg19": (
+        "def preprocess_for_vgg19(image):\n"
+        '    """Caffe-style ImageNet input: pixels x255, channels as B, G, R, each channel\'s mean removed."""\n'
+        + _body(
+            "    red, green, blue = tf.unstack(255.0 * image, axis=-1)  # each (1, H, W)\n"
+            "    means = {'B': 103.939, 'G': 116.779, 'R': 123.68}  # ImageNet means, per channel\n"
+            "    x = tf.stack([blue - means['B'], green - means['G'], red - means['R']], axis=-1)\n"
+        )
+        + "    return x\n"
+    ),
+    "run_style_transfer": (
+        "def run_style_transfer(generated_image, train_step_fn, steps, snapshot_every):\n"
+        "    history = []\n"
+        "    snapshots = {}\n"
+        + _body(
+            "    for step in range(steps):\n"
+            "        cost = train_step_fn(generated_image)\n"
+            "        history.append(float(cost))  # a number, not a tensor\n"
+            "        if step % snapshot_every == 0:\n"
+            "            snapshots[step] = np.array(generated_image.numpy(), copy=True)\n"
+        )
+        + "    return history, snapshots\n"
+    ),
+    "compute_total_variation_cost": (
+        "def compute_total_variation_cost(image):\n"
+        + _body(
+            "    dy = image[:, 1:, :, :] - image[:, :-1, :, :]  # (1, H-1, W, 3)\n"
+            "    dx = image[:, :, 1:, :] - image[:, :, :-1, :]  # (1, H, W-1, 3)\n"
+            "    J_tv = tf.reduce_sum(dy * dy) + tf.reduce_sum(dx * dx)\n"
+        )
+        + "    return J_tv\n"
+    ),
 }
 ALL = list(SOLUTIONS)
 

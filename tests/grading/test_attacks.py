@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from nst_lab.grading.grade import POINTS
 from tests.grading import fixtures as fx
 
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(shutil.which("bwrap") is None, reason="needs bubblewrap")]
@@ -199,6 +200,11 @@ STUBS = {
     "compute_layer_style_cost": "def compute_layer_style_cost(a_S, a_G):\n    return tf.reduce_sum(a_G)\n",
     "compute_style_cost": "def compute_style_cost(a, b, STYLE_LAYERS=STYLE_LAYERS):\n    return tf.reduce_sum(b[0])\n",
     "total_cost": "def total_cost(J_content, J_style, alpha=100, beta=10):\n    return J_content\n",
+    "preprocess_for_vgg19": "def preprocess_for_vgg19(image):\n    return image * 255.0\n",
+    "run_style_transfer": "def run_style_transfer(generated_image, train_step_fn, steps, snapshot_every):\n"
+                          "    return [0.0] * steps, {}\n",
+    "compute_total_variation_cost": "def compute_total_variation_cost(image):\n"
+                                    "    return tf.reduce_sum(tf.abs(image))\n",
 }
 
 INJECT = """class Fake(Exception):
@@ -295,6 +301,10 @@ def _host_files() -> list[Path]:
     return [p for f in folders if f.is_dir() for p in f.iterdir() if p.is_file()]
 
 
+# The honest notebook is stamped "all", which the course lists with every function of fx.SOLUTIONS.
+HONEST_MAX = sum(POINTS[name] for name in fx.SOLUTIONS)
+
+
 def _points(graded: dict, key: str, exercise: str) -> float:
     return graded["rows"][key]["exercises"][exercise]["points"]
 
@@ -302,7 +312,8 @@ def _points(graded: dict, key: str, exercise: str) -> float:
 def test_the_batch_finishes_and_honest_solutions_keep_full_marks(graded):
     assert graded["code"] == 0
     honest = graded["rows"]["a_honest/all.ipynb"]
-    assert honest["total"] == honest["max"] == 100, honest["notes"]
+    assert honest["total"] == honest["max"] == HONEST_MAX, honest["notes"]
+    assert all(ex["points"] == ex["max"] for ex in honest["exercises"].values()), honest["exercises"]
 
 
 @pytest.mark.parametrize("key, exercise", [
@@ -359,7 +370,7 @@ def test_hostile_files_get_zero_with_a_note_and_the_batch_goes_on(graded, name):
 
 def test_a_link_to_a_classmate_does_not_take_their_grade(graded):
     assert "link" in " ".join(graded["rows"]["f_hostile/linked.ipynb"]["notes"])
-    assert graded["rows"]["a_honest/all.ipynb"]["total"] == 100
+    assert graded["rows"]["a_honest/all.ipynb"]["total"] == HONEST_MAX
 
 
 def test_a_huge_cell_is_handled_without_blowing_up(graded):

@@ -21,6 +21,7 @@ from nst_lab.cli.grading import parse_points
 from nst_lab.errors import GradeUsageError
 from nst_lab.grading import grade as grading
 from nst_lab.grading import report
+from nst_lab.grading.questions import QUESTION_POINTS
 from nst_lab.grading.release import release_notebook
 from tests.grading import fixtures as fx
 
@@ -43,23 +44,39 @@ def _sub(tmp_path: Path, name: str, functions: dict[str, str], flavour: str = "j
 
 # ----------------------------------------------------------------- points and seeds
 def test_points_table_matches_the_notebooks_and_parses_overrides(tmp_path: Path) -> None:
-    """Every graded function has points, the course totals 100, and the nbgrader points in
-    the solution notebooks' check cells agree with the table the grader uses."""
+    """Every graded function and question has points, and the nbgrader points in the solution
+    notebooks' check cells (a function's check cell calls ``check_<name>(<name>)``, a question's
+    ``check_question(...)``) agree with the tables the grader uses; the course totals what the
+    notebooks say."""
     import nbformat
 
+    from nst_lab.grading.questions import QUESTION_POINTS, QUESTIONS
     from nst_lab.grading.specs import SPECS
 
-    assert set(grading.POINTS) == set(SPECS) and sum(grading.POINTS.values()) == 100
-    in_notebooks = {}
+    functions, questions = {}, {}
     for path in sorted((REPO / "notebooks" / "solutions").glob("*.ipynb")):
         for cell in nbformat.read(path, as_version=4).cells:
             meta = cell.get("metadata", {}).get("nbgrader", {})
             if meta.get("grade") and str(meta.get("grade_id", "")).startswith("check_"):
-                in_notebooks[meta["grade_id"][len("check_"):]] = meta["points"]
-    assert in_notebooks == grading.POINTS
+                name = meta["grade_id"][len("check_"):]
+                source = cell["source"].strip()
+                if source.startswith("check_question("):
+                    assert source.startswith(f'check_question("{name}", answer_{name})'), source
+                    questions[name] = meta["points"]
+                else:
+                    assert source == f"check_{name}({name})", source
+                    functions[name] = meta["points"]
+    assert functions and questions and not set(functions) & set(questions)
+    assert set(grading.POINTS) == set(SPECS) and functions == grading.POINTS
+    assert set(QUESTIONS) == set(questions) and questions == QUESTION_POINTS
+    assert grading.ALL_POINTS == {**functions, **questions}
+    assert list(grading.ALL_POINTS) == [*grading.POINTS, *QUESTION_POINTS]  # functions, then questions
+    course_total = sum(functions.values()) + sum(questions.values())  # from the notebooks' metadata
+    assert sum(grading.POINTS.values()) == sum(functions.values())
+    assert sum(grading.ALL_POINTS.values()) == course_total
     points = parse_points("gram_matrix=20, total_cost=0")
     assert points["gram_matrix"] == 20 and points["total_cost"] == 0 and points["train_step"] == 20
-    assert sum(points.values()) == 100 + 10 - 5
+    assert sum(points.values()) == course_total + 10 - 5
     (tmp_path / "p.json").write_text('{"adam_update": 7.5}')
     assert parse_points(str(tmp_path / "p.json"))["adam_update"] == 7.5
 
@@ -263,8 +280,13 @@ def test_the_fixture_has_a_solution_for_every_graded_function() -> None:
 
 def test_an_unknown_notebook_is_graded_on_every_exercise(tmp_path: Path) -> None:
     unknown = _sub(tmp_path, "essay.ipynb", {"total_cost": fx.SOLUTIONS["total_cost"]})
-    every = list(grading.POINTS)  # every exercise, in the table's order
-    assert every[:2] == ["get_layer_outputs", "compute_content_cost"] and every[-1] == "train_step"
+    from nst_lab.grading.questions import QUESTIONS
+    from nst_lab.grading.specs import SPECS
+
+    every = list(grading.ALL_POINTS)  # every exercise, in the table's order: functions, then questions
+    assert every[:2] == ["get_layer_outputs", "compute_content_cost"]
+    assert every[: len(grading.POINTS)] == list(grading.POINTS) and set(every) == set(SPECS) | set(QUESTIONS)
+    assert "train_step" in every and every[-1] in QUESTIONS
     assert grading.expected_exercises(unknown, COURSE, None) == every
     assert grading.expected_exercises(unknown, {}, None) == every
     broken = tmp_path / "broken.ipynb"
@@ -440,7 +462,12 @@ def test_cli_bad_usage_is_one_line_exit_2(tmp_path: Path, monkeypatch, capsys, a
 needs_bwrap = pytest.mark.skipif(shutil.which("bwrap") is None, reason="needs bubblewrap")
 
 
-FULL = sum(grading.POINTS.values()) + 10  # every exercise, gram_matrix raised from 10 to 20 points
+FULL = sum(grading.POINTS.values()) + 10  # every function, gram_matrix raised from 10 to 20 points
+# The fixture notebooks match no course notebook, so they are graded on every exercise, the questions too;
+# they hold no answer cells, so each question scores 0 with a note.
+QUESTIONS_MAX = sum(QUESTION_POINTS.values())
+MAX = FULL + QUESTIONS_MAX
+NO_ANSWER = [f"{q}: no cell marked `# GRADED QUESTION: {q}`: was it deleted or renamed?" for q in QUESTION_POINTS]
 TIMEOUT = 60  # seconds per exercise in the batch (the slowest honest one needs about 1 s of CPU): room for a busy CI
 BROKEN = {  # one broken function per exercise; the notebook's other exercises have no cell (an endless loop
     # is graded on its own below, with a short timeout)
@@ -503,9 +530,12 @@ def test_no_secret_records_a_random_seed_and_says_so(batch) -> None:
 @pytest.mark.parametrize("flavour", FLAVOURS)
 def test_solutions_get_full_marks_in_every_flavour(batch, flavour: str) -> None:
     row = batch["rows"][f"class/{flavour}.ipynb"]
-    assert (row["total"], row["max"], row["notes"]) == (FULL, FULL, []), (batch["data"]["seed"], _why(row))
-    assert list(row["exercises"]) == list(grading.POINTS)
-    assert all(ex["passed"] == len(ex["cases"]) >= 2 for ex in row["exercises"].values())
+    assert (row["total"], row["max"], row["notes"]) == (FULL, MAX, NO_ANSWER), (batch["data"]["seed"], _why(row))
+    assert list(row["exercises"]) == [*grading.POINTS, *QUESTION_POINTS] == list(grading.ALL_POINTS)
+    functions = {n: ex for n, ex in row["exercises"].items() if n in grading.POINTS}
+    assert all(ex["passed"] == len(ex["cases"]) >= 2 and ex["points"] == ex["max"] for ex in functions.values())
+    assert sum(ex["points"] for ex in functions.values()) == FULL
+    assert all(row["exercises"][q]["points"] == 0 for q in QUESTION_POINTS)
     assert row["exercises"]["gram_matrix"]["points"] == 20  # the --points override
 
 
@@ -513,12 +543,14 @@ def test_solutions_get_full_marks_in_every_flavour(batch, flavour: str) -> None:
 @needs_bwrap
 def test_released_stubs_get_zero_without_crashing(batch) -> None:
     row = batch["rows"]["class/released.ipynb"]
-    assert (row["total"], row["max"]) == (0, FULL)
-    for ex in row["exercises"].values():
+    assert (row["total"], row["max"]) == (0, MAX) and list(row["exercises"]) == list(grading.ALL_POINTS)
+    for name in grading.POINTS:
+        ex = row["exercises"][name]
         assert ex["note"] == "" and ex["passed"] == 0 and ex["cases"]
         assert all("NotImplementedError" in c["message"] for c in ex["cases"]), ex
+    assert all(row["exercises"][q]["points"] == 0 for q in QUESTION_POINTS)
     feedback = (batch["out"] / row["feedback"]).read_text()
-    assert f"Score: 0 / {FULL:g}" in feedback and "Not attempted yet" in feedback
+    assert f"Score: 0 / {MAX:g}" in feedback and "Not attempted yet" in feedback
 
 
 @pytest.mark.slow
@@ -526,7 +558,14 @@ def test_released_stubs_get_zero_without_crashing(batch) -> None:
 def test_a_wrong_function_loses_only_its_own_points(batch) -> None:
     row = batch["rows"]["class/wrong_gram.ipynb"]
     ex = row["exercises"]
-    assert list(ex) == COURSE["03_style_cost"] and row["max"] == 20 + 15 + 15  # from its stamp and the course
+    from nst_lab.grading.release import read_manifest
+
+    course = read_manifest(REPO / "notebooks" / "release.json")["03_style_cost"]  # its functions and questions
+    assert list(ex) == [n for n in grading.ALL_POINTS if n in course]  # from its stamp and the course
+    assert [n for n in ex if n in grading.POINTS] == COURSE["03_style_cost"]
+    assert row["max"] == 20 + 15 + 15 + sum(QUESTION_POINTS[n] for n in ex if n in QUESTION_POINTS)
+    assert all(ex[n]["points"] == 0 and "no cell marked `# GRADED QUESTION" in ex[n]["note"]
+               for n in ex if n in QUESTION_POINTS)  # the notebook holds no answer cells
     assert ex["gram_matrix"]["points"] == 0
     assert all("you computed A^T A" in c["message"] for c in ex["gram_matrix"]["cases"])
     assert ex["compute_layer_style_cost"]["points"] == 15 and ex["compute_style_cost"]["points"] == 15
@@ -538,7 +577,7 @@ def test_a_wrong_function_loses_only_its_own_points(batch) -> None:
 def test_broken_functions_score_zero_with_a_note_and_the_rest_still_grades(batch) -> None:
     row = batch["rows"]["class/broken.ipynb"]
     ex = row["exercises"]
-    assert (row["total"], row["max"]) == (0, FULL) and list(ex) == list(grading.POINTS)
+    assert (row["total"], row["max"]) == (0, MAX) and list(ex) == list(grading.ALL_POINTS)
     notes = {
         "gram_matrix": "no cell marked",
         "total_cost": "crashed the Python process",
@@ -587,9 +626,9 @@ def test_course_solutions_get_full_marks_and_released_copies_zero(batch, noteboo
     from nst_lab.grading.release import read_manifest
 
     exercises = read_manifest(REPO / "notebooks" / "release.json")[notebook]
-    maximum = sum(20 if n == "gram_matrix" else grading.POINTS[n] for n in exercises)
+    maximum = sum(20 if n == "gram_matrix" else grading.ALL_POINTS[n] for n in exercises)
     full = batch["rows"][f"notebooks/solutions/{notebook}.ipynb"]
-    assert list(full["exercises"]) == [n for n in grading.POINTS if n in exercises]
+    assert list(full["exercises"]) == [n for n in grading.ALL_POINTS if n in exercises]
     assert (full["total"], full["max"], full["notes"]) == (maximum, maximum, []), (batch["data"]["seed"], _why(full))
     student = batch["rows"][f"notebooks/{notebook}.ipynb"]
     assert (student["total"], student["max"]) == (0, maximum), _why(student)
@@ -599,7 +638,7 @@ def test_course_solutions_get_full_marks_and_released_copies_zero(batch, noteboo
 @needs_bwrap
 def test_the_csv_lists_every_submission(batch) -> None:
     table = list(csv.DictReader((batch["out"] / "grades.csv").open()))
-    assert list(table[0]) == ["submission", *grading.POINTS, "total", "max", "notes"]
+    assert list(table[0]) == ["submission", *grading.POINTS, *QUESTION_POINTS, "total", "max", "notes"]
     assert sorted(r["submission"] for r in table) == sorted(batch["rows"])
     assert {r["submission"]: r["gram_matrix"] for r in table}["class/colab.ipynb"] == "20"
     assert {r["submission"]: r["total"] for r in table}["class/released.ipynb"] == "0"

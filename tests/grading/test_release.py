@@ -138,7 +138,8 @@ def test_release_writes_the_course_manifest_beside_the_notebooks(tmp_path: Path)
     assert sorted(written) == sorted([tmp_path / "nb" / "01_a.ipynb", tmp_path / "nb" / "02_b.ipynb", manifest])
     assert json.loads(manifest.read_text(encoding="utf-8")) == {"notebooks": {
         "01_a": ["get_layer_outputs", "compute_content_cost", "gram_matrix", "compute_layer_style_cost",
-                 "compute_style_cost", "total_cost", "adam_update", "train_step"],
+                 "compute_style_cost", "total_cost", "adam_update", "train_step", "preprocess_for_vgg19",
+                 "run_style_transfer", "compute_total_variation_cost"],  # the notebook's order: fx.SOLUTIONS'
         "02_b": ["gram_matrix"],
     }}
     assert read_manifest(manifest) == json.loads(manifest.read_text(encoding="utf-8"))["notebooks"]
@@ -274,9 +275,14 @@ def test_committed_student_notebooks_and_manifest_match_a_fresh_release(name: st
 
 @pytest.mark.skipif(not COURSE, reason="no notebooks/solutions/*.ipynb yet")
 def test_the_course_manifest_lists_every_course_notebook_and_graded_function(fresh_release: Path) -> None:
-    from nst_lab.grading.grade import POINTS
+    from nst_lab.grading.grade import ALL_POINTS, POINTS
+    from nst_lab.grading.questions import QUESTION_POINTS
 
     manifest = read_manifest(fresh_release / "release.json")
     assert sorted(manifest) == [n.removesuffix(".ipynb") for n in COURSE]
     listed = [name for exercises in manifest.values() for name in exercises]
-    assert sorted(listed) == sorted(POINTS)  # each graded function in exactly one notebook
+    assert sorted(listed) == sorted(ALL_POINTS)  # each graded function and question in exactly one notebook
+    functions = [name for name in listed if name in POINTS]
+    questions = [name for name in listed if name in QUESTION_POINTS]
+    assert sorted(functions) == sorted(POINTS) and sorted(questions) == sorted(QUESTION_POINTS)
+    assert len(functions) + len(questions) == len(listed)  # nothing listed that is neither
