@@ -203,6 +203,24 @@ def read_image(source: ImageSource) -> Image.Image:
     raise ImageLoadError(f"expected an image path, URL, bytes or PIL image, got {type(source).__name__}")
 
 
+def one_picture(image: Any) -> Any:
+    """One picture as an (H, W, 3) NumPy array, from (H, W, 3) or a batch of one (1, H, W, 3).
+
+    Raises:
+        ValueError: a batch of several pictures, or not three colour channels.
+    """
+    import numpy as np
+
+    array = np.asarray(image)
+    if array.ndim == 4:
+        if array.shape[0] != 1:
+            raise ValueError(f"expected one picture, got a batch of {array.shape[0]}")
+        array = array[0]
+    if array.ndim != 3 or array.shape[-1] != 3:
+        raise ValueError(f"expected shape (1, H, W, 3) or (H, W, 3), got {np.shape(image)}")
+    return array
+
+
 def describe_input(source: Any) -> dict[str, Any]:
     """What run.json records of an input image: for a file its absolute path, pixel size, bytes and
     SHA-256 (so a repeat can check it is the same picture); for an array its shape and SHA-256."""

@@ -24,6 +24,7 @@ from nst_lab.files import (
     bundled_images,
     default_pair,
     describe_source,
+    one_picture,
     read_image,
 )
 
@@ -98,13 +99,7 @@ def load_image(
 
 def tensor_to_image(tensor: tf.Tensor | np.ndarray) -> Image.Image:
     """Convert a (1, H, W, 3) or (H, W, 3) float image in [0, 1] to a PIL RGB image."""
-    array = np.asarray(tensor, dtype=np.float32)
-    if array.ndim == 4:
-        if array.shape[0] != 1:
-            raise ValueError(f"tensor_to_image expects a batch of one, got shape {array.shape}")
-        array = array[0]
-    if array.ndim != 3 or array.shape[-1] != 3:
-        raise ValueError(f"tensor_to_image expects shape (1, H, W, 3) or (H, W, 3), got {array.shape}")
+    array = one_picture(np.asarray(tensor, dtype=np.float32))
     return Image.fromarray(np.round(np.clip(array, 0.0, 1.0) * 255).astype(np.uint8))
 
 

@@ -184,7 +184,7 @@ def test_save_image_round_trip_and_no_overwrite(tmp_path):
 
 
 def test_tensor_to_image_rejects_bad_shapes():
-    with pytest.raises(ValueError, match="batch of one"):
+    with pytest.raises(ValueError, match="expected one picture, got a batch of 2"):
         tensor_to_image(np.zeros((2, 4, 4, 3)))
     with pytest.raises(ValueError, match="shape"):
         tensor_to_image(np.zeros((4, 4)))

@@ -26,6 +26,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 
+from nst_lab.files import one_picture
+
 TEXTURE_SIGMAS: tuple[float, ...] = (1.5, 3.0, 6.0)  # widths (px) of the derivative-of-Gaussian bank
 TEXTURE_ORIENTATIONS = 4  # 0, 45, 90, 135 degrees
 COLOR_BLUR_SIGMA = 2.0  # px: colour statistics ignore pixel-scale noise, which is texture, not palette
@@ -44,14 +46,7 @@ def as_image(image: np.ndarray) -> np.ndarray:
     Returns:
         (H, W, 3) float64, clipped to [0, 1].
     """
-    a = np.asarray(image, dtype=np.float64)
-    if a.ndim == 4:
-        if a.shape[0] != 1:
-            raise ValueError(f"expected one picture, got a batch of {a.shape[0]}")
-        a = a[0]
-    if a.ndim != 3 or a.shape[-1] != 3:
-        raise ValueError(f"expected (H, W, 3) or (1, H, W, 3), got shape {np.shape(image)}")
-    return np.clip(a, 0.0, 1.0)
+    return np.clip(one_picture(np.asarray(image, dtype=np.float64)), 0.0, 1.0)
 
 
 def rgb_to_lab(image: np.ndarray) -> np.ndarray:
