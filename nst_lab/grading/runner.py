@@ -33,6 +33,7 @@ MAX_RESULT_DEPTH = 24
 CHILD_MEMORY = 6 << 30  # address space of one exercise (TensorFlow alone maps about 2 GiB)
 CHILD_CPU_SECONDS = 120
 PACKAGE_DIR = Path(__file__).resolve().parent.parent  # nst_lab/, hidden from the sandbox
+SANDBOX_UIDS = range(61000, 65000)  # unprivileged ids no account uses; one per grading worker (see _sandbox)
 
 
 @dataclass(frozen=True)
@@ -69,8 +70,11 @@ class KitServer:
 
         hide = (str(PACKAGE_DIR),) if str(PACKAGE_DIR).startswith(tuple(_prefixes())) else ()
         limits = Limits(memory_bytes=CHILD_MEMORY + (2 << 30), cpu_seconds=24 * 3600, processes=256)
+        # Each worker's sandbox runs as a uid of its own: RLIMIT_NPROC counts per uid on the host, so one
+        # student's fork loop cannot use up the process budget of a classmate graded at the same time.
+        uid = SANDBOX_UIDS.start + os.getpid() % len(SANDBOX_UIDS)
         return Sandbox(ro_binds=(self.folder,), hide=hide, limits=limits, env=worker_env(threads=1),
-                       enabled=self.settings.sandbox)
+                       enabled=self.settings.sandbox, sandbox_uid=uid, sandbox_gid=uid)
 
     def start(self) -> None:
         """Start the fork server and wait until TensorFlow is loaded."""
