@@ -245,6 +245,12 @@ def describe_input(source: Any) -> dict[str, Any]:
     return {"array": list(array.shape), "sha256": hashlib.sha256(array.tobytes()).hexdigest()}
 
 
+def describe_inputs(content: Any, style: Any) -> dict[str, Any]:
+    """run.json's record of the content and style images (paths, sizes and SHA-256 of files)."""
+    styles = list(style) if isinstance(style, (list, tuple)) else [style]
+    return {"content": describe_input(content), "styles": [describe_input(s) for s in styles]}
+
+
 def sha256_of(path: str | os.PathLike[str]) -> str:
     """The SHA-256 of a file's bytes, in hex."""
     import hashlib

@@ -202,13 +202,15 @@ def run_stylize(args: argparse.Namespace) -> int:
     check_inputs(config, content, style)
     made_out = not os.path.exists(args.out)
     run_dir = new_run_dir(args.out)
+    from nst_lab.files import describe_inputs
+
     record = {"command": ["nst-lab", *sys.argv[1:]] if args.argv is None else ["nst-lab", *args.argv],
-              "cwd": os.getcwd()}
-    _write_status(run_dir, "starting", config, content, style, record)
+              "cwd": os.getcwd(), "inputs": describe_inputs(content, style)}
+    _write_status(run_dir, "starting", config, record)
     try:
         return _run(args, config, content, style, run_dir, record)
     except KeyboardInterrupt:
-        _write_status(run_dir, "interrupted", config, content, style, record)
+        _write_status(run_dir, "interrupted", config, record)
         print(f"note: interrupted before the first step; {run_dir}/run.json says so", file=sys.stderr)
         return EXIT_INTERRUPTED
     except Exception as exc:  # the CLI prints it; the folder keeps why the run never started
@@ -218,7 +220,7 @@ def run_stylize(args: argparse.Namespace) -> int:
                 if made_out and not any(run_dir.parent.iterdir()):
                     run_dir.parent.rmdir()
             else:
-                _write_status(run_dir, "failed", config, content, style, {**record, "message": str(exc)[:500]})
+                _write_status(run_dir, "failed", config, {**record, "message": str(exc)[:500]})
         raise
 
 
@@ -235,16 +237,13 @@ def _status_of(run_dir: Path) -> str:
         return ""
 
 
-def _write_status(run_dir: Path, status: str, config: StyleConfig, content: Any, style: Any,
-                  record: dict[str, Any]) -> None:
+def _write_status(run_dir: Path, status: str, config: StyleConfig, record: dict[str, Any]) -> None:
     """run.json of a run that has not (yet) made anything: its status, settings, inputs and command."""
     import json
 
-    from nst_lab.engine.runs import describe_inputs
     from nst_lab.files import atomic_write_text
 
-    data = {"status": status, "steps_done": 0, "config": config.to_dict(), "inputs": describe_inputs(content, style),
-            **record}
+    data = {"status": status, "steps_done": 0, "config": config.to_dict(), **record}
     atomic_write_text(run_dir / "run.json", json.dumps(data, indent=1))
 
 

@@ -25,7 +25,7 @@ from nst_lab.config import StyleConfig
 from nst_lab.engine.scales import run_steps
 from nst_lab.engine.transfer import StyleTransfer, prepare_transfer
 from nst_lab.errors import NonFiniteLossError
-from nst_lab.files import atomic_write_text, new_run_dir
+from nst_lab.files import atomic_write_text, describe_inputs, new_run_dir
 from nst_lab.images import ImageSource, save_image
 from nst_lab.vgg import WeightsInfo
 
@@ -113,7 +113,8 @@ def stylize(
         on_step: called as on_step(step, transfer) after every step (e.g. to show images).
         transfer: an already-built StyleTransfer to continue (its config is used).
         run_dir: an already-made run folder to write into (instead of a new one in ``out_dir``).
-        record: more entries for run.json (the CLI adds the command that made the run).
+        record: more entries for run.json (the CLI adds the command that made the run and the
+            inputs it described); without it, run.json says the run came from ``nst_lab.stylize``.
 
     Returns:
         RunResult. Ctrl-C / kernel interrupt and NaN losses end the run early; the result
@@ -132,19 +133,13 @@ def stylize(
         precision=transfer.precision.label,
     )
     if run_dir is not None:
-        save_outputs(result, run_dir, {"inputs": describe_inputs(content, style), "call": "nst_lab.stylize",
-                                       **(record or {})})
+        extra: dict[str, Any] = dict(record) if record else {"call": "nst_lab.stylize"}
+        if "inputs" not in extra:  # the CLI hashed the files once already, before TensorFlow loaded
+            extra["inputs"] = describe_inputs(content, style)
+        save_outputs(result, run_dir, extra)
     if failure is not None:
         raise failure
     return result
-
-
-def describe_inputs(content: Any, style: Any) -> dict[str, Any]:
-    """run.json's record of the content and style images (paths, sizes and SHA-256 of files)."""
-    from nst_lab.files import describe_input
-
-    styles = list(style) if isinstance(style, (list, tuple)) else [style]
-    return {"content": describe_input(content), "styles": [describe_input(s) for s in styles]}
 
 
 def _drive(transfer: StyleTransfer, run_dir: Path | None, progress: bool, on_step: StepCallback | None
