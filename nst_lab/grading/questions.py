@@ -169,14 +169,9 @@ QUESTIONS: dict[str, Question] = {q.name: q for q in (
 
 def graded_question(source: str) -> str | None:
     """The name in a cell's ``# GRADED QUESTION: name`` comment, or None; linear in the cell's length."""
-    for line in source.splitlines():
-        text = line.strip()
-        if text.startswith("#") and MARKER in text:
-            rest = text[1:].strip()
-            if rest.startswith(MARKER):
-                name = rest[len(MARKER):].strip().split(" ")[0][:64]
-                return name if name.isidentifier() else None
-    return None
+    from nst_lab.grading.release import marked_name
+
+    return marked_name(source, MARKER)
 
 
 def read_answer(name: str, source: str) -> tuple[Any, str]:

@@ -35,20 +35,25 @@ YOUR_ANSWER = "YOUR ANSWER HERE"
 MARKER = "GRADED FUNCTION:"  # a graded cell's first comment: ``# GRADED FUNCTION: name``
 MANIFEST = "release.json"  # written beside the student notebooks: notebook -> its exercises
 _DEF = re.compile(r"^\s*def\s+(\w+)\s*\(")
-_NAME = re.compile(r"\w{1,64}")
+_NAME = re.compile(r"[A-Za-z_]\w{0,63}")
 
 
-def graded_name(source: str) -> str | None:
-    """The name in a cell's ``# GRADED FUNCTION: name`` comment, or None; linear in the cell's length."""
+def marked_name(source: str, marker: str) -> str | None:
+    """The name after ``marker`` in a cell's ``# <marker> name`` comment, or None; linear in the cell's length."""
     for line in source.splitlines():
         text = line.strip()
-        if text.startswith("#") and MARKER in text:
+        if text.startswith("#") and marker in text:
             rest = text[1:].strip()
-            if rest.startswith(MARKER):
-                match = _NAME.match(rest[len(MARKER):].strip())
+            if rest.startswith(marker):
+                match = _NAME.match(rest[len(marker):].strip())
                 if match:
                     return match.group(0)
     return None
+
+
+def graded_name(source: str) -> str | None:
+    """The name in a cell's ``# GRADED FUNCTION: name`` comment, or None."""
+    return marked_name(source, MARKER)
 
 
 

@@ -660,3 +660,20 @@ def test_a_lone_non_notebook_still_grades_on_the_chosen_exercises(tmp_path: Path
     assert data["seed"] == grading.hidden_seed("only the instructor knows")
     assert data["seed_source"] == "$NST_LAB_GRADER_SECRET"
     assert list(data["submissions"][0]["exercises"]) == ["total_cost", "gram_matrix"]
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(os.geteuid() != 0 or shutil.which("bwrap") is None, reason="uids are switched only as root")
+def test_a_worker_sandbox_runs_as_an_unprivileged_uid_of_its_own() -> None:
+    """RLIMIT_NPROC counts per uid: a uid per worker keeps one student's fork loop from starving another's."""
+    from nst_lab.grading.grade import job_for
+    from nst_lab.grading.runner import SANDBOX_UIDS, KitServer, Settings
+
+    server = KitServer(Settings(seed=5, timeout=30))
+    try:
+        cell = "def gram_matrix(A):\n    import os\n    return tf.fill((A.shape[0], A.shape[0]), float(os.getuid()))\n"
+        result = server.run(job_for("gram_matrix", cell, 5, 30))
+    finally:
+        server.close()
+    uid = int(result["results"]["case0"]["value"]["value"][0][0])
+    assert uid in SANDBOX_UIDS and uid not in (0, 65534, os.getuid())
