@@ -107,6 +107,15 @@ def test_hostile_or_broken_answer_cells_score_zero_with_a_note_and_never_run(bod
     assert not Path("/tmp/pwned").exists() and not list(tmp_path.iterdir())
 
 
+@pytest.mark.parametrize("name,answer", [("preprocess_zero_input", f"({'9' * 400}, 0.5, 0.4)"),  # float() overflows
+                                         ("preprocess_zero_input", "(1e999, 0.5, 0.4)"),  # inf
+                                         ("block1_conv1_parameters", "9" * 400)])
+def test_a_number_too_large_for_a_float_scores_zero_without_crashing_the_judge(name, answer):
+    cell = f"# GRADED QUESTION: {name}\nanswer_{name} = {answer}\n"
+    report = grade_answer(name, cell, 2)
+    assert report["points"] == 0 and not report["note"] and not report["cases"][0]["passed"]
+
+
 # ----------------------------------------------------------------- the notebooks
 def _question_cells(stem: str) -> list[tuple[int, str]]:
     from nst_lab.grading.questions import graded_question

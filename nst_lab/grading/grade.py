@@ -1,19 +1,12 @@
 """Grade students' notebooks on behaviour, not on printed text: ``nst-lab grade``.
 
-For each submission (a notebook file), the grader finds each graded function's cell (marked
-``# GRADED FUNCTION: name`` or with nbgrader ``grade_id`` ``name``), sends it with concrete inputs
-to a fresh child of a sandboxed fork server (``runner``, ``kit.py``) that holds no reference
-solution, and judges the values that come back *here*, with the specs of ``nst_lab.grading.specs``;
-questions' answer cells are never run (``questions`` reads their literal). Student code never runs
-in this process; what comes back is size- and depth-bounded JSON, checked for its shape first.
-
-The files are not trusted either: only regular files are read (no links, FIFOs or devices), with
-a size cap, as JSON with a depth cap, every metadata field type-checked, each cell scanned in
-linear time. Which exercises a notebook is graded on comes from the course (the release's
-``release.json``), never from classmates; a notebook that cannot be read gets 0 with a note and the
-batch goes on.
-
-Outputs in OUTDIR: ``grades.csv``, ``grades.json`` and ``feedback/<submission>.md``.
+Each graded cell (``# GRADED FUNCTION: name`` or nbgrader ``grade_id``) goes with concrete inputs to a
+fresh child of a sandboxed fork server that holds no reference (``runner``, ``zygote.py``, ``kit.py``);
+the values that come back (bounded JSON, shape-checked) are judged *here* with ``specs``. Answer
+cells of questions are never run (``questions`` reads their literal). Files are not trusted: only
+regular files, size- and depth-capped, metadata type-checked, cells scanned in linear time. The
+maximum comes from the course's ``release.json``, never from classmates; a bad notebook gets 0 with
+a note and the batch goes on. Outputs: ``grades.csv``, ``grades.json``, ``feedback/*.md``.
 
 Lesson: the instructors' section of README.md.
 """
@@ -69,7 +62,6 @@ def safe_text(text: str, limit: int = 500) -> str:
     return text.encode("utf-8", "surrogatepass").decode("utf-8", "replace")[:limit]
 
 
-# ----------------------------------------------------------------- reading notebooks
 @dataclass
 class Submission:
     """One notebook handed in: where it is, its graded cells, or why it cannot be graded."""
@@ -200,14 +192,17 @@ def _walk(folder: Path) -> list[Path]:
 
 def expected_exercises(sub: Submission, manifest: dict[str, list[str]], only: Sequence[str] | None) -> list[str]:
     """The exercises ``sub`` is graded on: the course's list for the notebook it claims to be and for
-    its file name, plus any graded cell it holds; every exercise when it matches no course notebook.
+    its file name, and for every course notebook that owns a graded cell it holds; every exercise when
+    it matches no course notebook.
 
-    Deleting, renaming or adding cells never lowers the maximum; classmates never change it.
+    Deleting, renaming, restamping or adding cells never lowers the maximum (a cell of 03 brings all
+    of 03's exercises); classmates never change it.
     """
     if only:
         return list(only)
     names = set(sub.sources) | set(sub.answers)
-    known = [manifest[key] for key in {sub.identity, sub.path.stem} if key in manifest]
+    owners = {key for key, exercises in manifest.items() if names & set(exercises)}
+    known = [manifest[key] for key in {sub.identity, sub.path.stem} | owners if key in manifest]
     for exercises in known:
         names.update(exercises)
     if not known:
@@ -215,7 +210,6 @@ def expected_exercises(sub: Submission, manifest: dict[str, list[str]], only: Se
     return [n for n in ALL_POINTS if n in names]
 
 
-# ----------------------------------------------------------------- judging
 def judge_one(name: str, worker: dict[str, Any], seed: int, points: float) -> dict[str, Any]:
     """Judge one worker result with the spec, in this process; returns the exercise's report."""
     from nst_lab.grading.specs import SPECS
@@ -306,9 +300,14 @@ def _grade_task(args: tuple[Submission, list[str], Settings, float | None]) -> d
     sub, expected, settings, deadline = args
     try:
         return grade_submission(sub, expected, settings, _SERVER, deadline)
-    except Exception as exc:  # never lose the batch to one notebook
-        return {"submission": sub.name, "path": safe_text(str(sub.path)), "exercises": {}, "total": 0.0,
-                "max": 0.0, "notes": [f"not graded: the grader failed on it ({type(exc).__name__})"]}
+    except Exception as exc:  # never lose the batch to one notebook, nor let it shrink its maximum
+        note = f"not graded: the grader failed on it ({type(exc).__name__})"
+        points = {**ALL_POINTS, **dict(settings.points)}
+        exercises: dict[str, dict[str, Any]] = {
+            n: {"points": 0.0, "max": points[n], "passed": 0, "cases": [], "note": note, "cpu_s": 0.0}
+            for n in expected}
+        return {"submission": sub.name, "path": safe_text(str(sub.path)), "exercises": exercises, "total": 0.0,
+                "max": round(sum(points[n] for n in expected), 2), "notes": [note]}
 
 
 def grade_all(subs: Sequence[Submission], expected: dict[str, list[str]], settings: Settings, workers: int,

@@ -115,7 +115,11 @@ def _numbers(answer: Any) -> tuple[float, ...] | None:
     items = answer if isinstance(answer, (tuple, list)) else (answer,)
     if not all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in items):
         return None
-    return tuple(float(x) for x in items)
+    try:
+        numbers = tuple(float(x) for x in items)
+    except OverflowError:  # an int literal with hundreds of digits
+        return None
+    return numbers if all(math.isfinite(x) for x in numbers) else None
 
 
 def _near(got: tuple[float, ...], want: tuple[float, ...], rel_tol: float) -> bool:

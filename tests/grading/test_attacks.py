@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from nst_lab.grading.grade import POINTS
+from nst_lab.grading.release import read_manifest
 from nst_lab.grading.runner import SANDBOX_UIDS
 from tests.grading import fixtures as fx
 
@@ -277,10 +278,7 @@ def graded(tmp_path_factory: pytest.TempPathFactory) -> dict:
     made = _make_class(root / "class")
     out = root / "out"
     manifest = root / "release.json"
-    manifest.write_text(json.dumps({"notebooks": {"all": list(fx.SOLUTIONS),
-                                                  "02_content_cost": ["compute_content_cost"],
-                                                  "03_style_cost": ["gram_matrix", "compute_layer_style_cost",
-                                                                    "compute_style_cost"]}}))
+    manifest.write_text(json.dumps({"notebooks": COURSE_FUNCTIONS}))
     before = {p: p.stat().st_mtime for p in _host_files()}
     os.environ["NST_LAB_GRADER_SECRET"] = SECRET
     started = time.monotonic()
@@ -302,8 +300,11 @@ def _host_files() -> list[Path]:
     return [p for f in folders if f.is_dir() for p in f.iterdir() if p.is_file()]
 
 
-# The honest notebook is stamped "all", which the course lists with every function of fx.SOLUTIONS.
-HONEST_MAX = sum(POINTS[name] for name in fx.SOLUTIONS)
+# The course's notebooks and their graded functions (the fixtures hold no question cells). The honest
+# notebook holds a cell of every course notebook, so it is graded on every function of the course.
+COURSE_FUNCTIONS = {stem: [n for n in names if n in POINTS]
+                    for stem, names in read_manifest(PACKAGE.parent / "notebooks" / "release.json").items()}
+HONEST_MAX = sum(POINTS[name] for names in COURSE_FUNCTIONS.values() for name in names)
 
 
 def _points(graded: dict, key: str, exercise: str) -> float:

@@ -575,17 +575,24 @@ def test_a_wrong_function_loses_only_its_own_points(batch) -> None:
 @pytest.mark.slow
 @needs_bwrap
 def test_broken_functions_score_zero_with_a_note_and_the_rest_still_grades(batch) -> None:
+    from nst_lab.grading.release import read_manifest
+
     row = batch["rows"]["class/broken.ipynb"]
     ex = row["exercises"]
-    assert (row["total"], row["max"]) == (0, MAX) and list(ex) == list(grading.ALL_POINTS)
+    # a file name the course does not know, holding cells of 02-05: graded on all of those notebooks' exercises
+    course = read_manifest(REPO / "notebooks" / "release.json")
+    owners = {stem for stem, names in course.items() if set(names) & set(BROKEN)}
+    assert owners == {"02_content_cost", "03_style_cost", "04_adam", "05_style_transfer"}
+    expected = [n for n in grading.ALL_POINTS if any(n in course[stem] for stem in owners)]
+    points = {**grading.ALL_POINTS, "gram_matrix": 20}
+    assert list(ex) == expected and (row["total"], row["max"]) == (0, sum(points[n] for n in expected))
     notes = {
         "gram_matrix": "no cell marked",
         "total_cost": "crashed the Python process",
         "compute_content_cost": "SyntaxError in the cell, line 2",
         "adam_update": "does not define adam_update() (it defines adam_step): was it renamed?",
-        "get_layer_outputs": "no cell marked `# GRADED FUNCTION: get_layer_outputs`",
+        "compute_style_cost": "no cell marked `# GRADED FUNCTION: compute_style_cost`",
         "train_step": "no cell marked",
-        "compute_style_cost": "no cell marked",
     }
     for name, note in notes.items():
         assert ex[name]["points"] == 0 and note in ex[name]["note"], (name, ex[name])
@@ -677,3 +684,40 @@ def test_a_worker_sandbox_runs_as_an_unprivileged_uid_of_its_own() -> None:
         server.close()
     uid = int(result["results"]["case0"]["value"]["value"][0][0])
     assert uid in SANDBOX_UIDS and uid not in (0, 65534, os.getuid())
+
+
+def test_restamping_a_notebook_as_one_without_exercises_does_not_lower_its_maximum(tmp_path: Path) -> None:
+    """A cell of 03 brings all of 03's exercises, whatever the stamp and the file name claim."""
+    course = {**COURSE, "06_studio": []}
+    sub = _sub(tmp_path, "06_studio.ipynb", {"gram_matrix": fx.SOLUTIONS["gram_matrix"]}, stamp="06_studio")
+    assert grading.expected_exercises(sub, course, None) == COURSE["03_style_cost"]
+
+
+def test_a_notebook_the_grader_fails_on_keeps_its_maximum(tmp_path: Path, monkeypatch) -> None:
+    def broken(*args, **kwargs):
+        raise OverflowError("a judge fell over")
+
+    monkeypatch.setattr(grading, "grade_submission", broken)
+    sub = _sub(tmp_path, "03_style_cost.ipynb", {"gram_matrix": fx.SOLUTIONS["gram_matrix"]})
+    expected = COURSE["03_style_cost"]
+    row = grading._grade_task((sub, expected, grading.Settings(seed=SEED), None))
+    assert row["total"] == 0 and row["max"] == sum(grading.POINTS[n] for n in expected) == 40
+    assert "OverflowError" in row["notes"][0] and set(row["exercises"]) == set(expected)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(shutil.which("bwrap") is None, reason="needs bubblewrap")
+def test_student_code_does_not_hold_the_fork_servers_command_pipe() -> None:
+    """Through /proc/self/fd/0 a cell could write jobs of its own into the server's commands."""
+    from nst_lab.grading.grade import job_for
+    from nst_lab.grading.runner import KitServer, Settings
+
+    server = KitServer(Settings(seed=5, timeout=30))
+    try:
+        cell = ("def gram_matrix(A):\n    import os\n"
+                "    held = os.readlink('/proc/self/fd/0') != '/dev/null'\n"
+                "    return tf.fill((A.shape[0], A.shape[0]), float(held))\n")
+        result = server.run(job_for("gram_matrix", cell, 5, 30))
+    finally:
+        server.close()
+    assert result["results"]["case0"]["value"]["value"][0][0] == 0.0  # fd 0 is /dev/null, not the pipe
