@@ -79,6 +79,8 @@ if TYPE_CHECKING:  # what type checkers see; at run time the same names load laz
     from nst_lab.train import train_step as train_step
     from nst_lab.vgg import FeatureExtractor as FeatureExtractor
     from nst_lab.vgg import get_layer_outputs as get_layer_outputs
+    from nst_lab.vgg import load_vgg as load_vgg
+    from nst_lab.vgg import load_vgg16 as load_vgg16
     from nst_lab.vgg import load_vgg19 as load_vgg19
     from nst_lab.vgg import preprocess_for_vgg19 as preprocess_for_vgg19
 
@@ -92,7 +94,7 @@ _EXPORTS = {
     ".engine.runs": ["RunResult", "stylize"],
     ".engine.transfer": ["StyleTransfer", "prepare_transfer"],
     ".train": ["run_style_transfer", "train_step"],
-    ".vgg": ["FeatureExtractor", "get_layer_outputs", "load_vgg19", "preprocess_for_vgg19"],
+    ".vgg": ["FeatureExtractor", "get_layer_outputs", "load_vgg", "load_vgg16", "load_vgg19", "preprocess_for_vgg19"],
 }
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
 __all__ = sorted(name for names in _EXPORTS.values() for name in names)

