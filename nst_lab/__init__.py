@@ -23,9 +23,49 @@ import os
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # hide TensorFlow's C++ start-up chatter
+# TensorFlow's C++ log level, read once when TensorFlow loads: 0 everything, 1 no INFO, 2 no WARNING
+# either (errors still show), 3 nothing. Set here, before any nst_lab module can import TensorFlow,
+# unless the user chose a level.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-__version__ = "0.1.0"
+DISTRIBUTION = "nst-lab"  # the name pip knows the package by (the import name is nst_lab)
+
+
+def _project_table() -> dict[str, Any] | None:
+    """``[project]`` of the pyproject.toml beside this package when it runs from a source checkout, else None."""
+    path = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "pyproject.toml")
+    if not os.path.isfile(path):
+        return None
+    try:
+        import tomllib
+    except ModuleNotFoundError:  # Python 3.10 has no TOML reader: the installed metadata says the same
+        return None
+    with open(path, "rb") as file:
+        project = tomllib.load(file).get("project", {})
+    return project if project.get("name") == DISTRIBUTION else None
+
+
+def _version_and_repository() -> tuple[str, str]:
+    """nst-lab's version and repository URL, as pyproject.toml declares them (the one place they are written).
+
+    A source checkout (an editable install included) reads its pyproject.toml, which may be newer than
+    the metadata recorded at install time; an installed wheel reads its metadata (``Version`` and the
+    ``Project-URL: Repository, ...`` line). A copy of the bare package folder gets "0+unknown" and "".
+    """
+    project = _project_table()
+    if project is not None:
+        return str(project["version"]), str(project.get("urls", {}).get("Repository", ""))
+    from importlib import metadata
+
+    try:
+        meta = metadata.metadata(DISTRIBUTION)
+    except metadata.PackageNotFoundError:
+        return "0+unknown", ""
+    urls = dict(entry.partition(", ")[::2] for entry in meta.get_all("Project-URL") or [])
+    return str(meta["Version"]), urls.get("Repository", "")
+
+
+__version__, REPOSITORY_URL = _version_and_repository()
 
 
 def lazy_exports(package: str, exports: dict[str, list[str]]) -> tuple[Callable[[str], Any], Callable[[], list[str]]]:
