@@ -18,14 +18,16 @@ something that needs it (so ``nst-lab --help`` and bad options answer fast).
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import os
-from collections.abc import Callable
+import sys
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 # TensorFlow's C++ log level, read once when TensorFlow loads: 0 everything, 1 no INFO, 2 no WARNING
 # either (errors still show), 3 nothing. Set here, before any nst_lab module can import TensorFlow,
-# unless the user chose a level.
+# unless the user chose a level; load_tensorflow() below hides what TensorFlow prints before it reads it.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 DISTRIBUTION = "nst-lab"  # the name pip knows the package by (the import name is nst_lab)
@@ -66,6 +68,39 @@ def _version_and_repository() -> tuple[str, str]:
 
 
 __version__, REPOSITORY_URL = _version_and_repository()
+
+
+@contextlib.contextmanager
+def _native_stderr_silenced() -> Iterator[None]:
+    """Point file descriptor 2 at /dev/null, for C++ code that writes there directly."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
+def load_tensorflow() -> None:
+    """Import TensorFlow and find its devices without the log lines it prints on stderr while doing so.
+
+    Recent TensorFlow builds log through Abseil before they read ``TF_CPP_MIN_LOG_LEVEL`` ("All log
+    messages before absl::InitializeLog() ...", the oneDNN notice, "Could not find cuda drivers", a
+    failed cuInit), so these lines are hidden at the file descriptor instead; Jupyter shows that
+    descriptor as red stderr blocks, a terminal would bury the CLI's one-line errors under it. What
+    TensorFlow logs later follows ``TF_CPP_MIN_LOG_LEVEL`` (set above). Python errors are not hidden:
+    they are raised once stderr is back.
+
+    Lesson: every notebook's setup cell (before its import cell loads TensorFlow); the CLI calls it too.
+    """
+    with _native_stderr_silenced():
+        import tensorflow as tf
+
+        tf.config.list_physical_devices("GPU")  # the CUDA probe logs on first use
 
 
 def lazy_exports(package: str, exports: dict[str, list[str]]) -> tuple[Callable[[str], Any], Callable[[], list[str]]]:

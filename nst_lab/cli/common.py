@@ -1,14 +1,12 @@
-"""What every subcommand shares: the parser that never prints usage noise, number types, quiet
-TensorFlow start-up, and the one mapping from exceptions to an ``error:`` line and an exit code."""
+"""What every subcommand shares: the parser that never prints usage noise, number types, and the one
+mapping from exceptions to an ``error:`` line and an exit code (TensorFlow loads quietly through
+``nst_lab.load_tensorflow``)."""
 
 from __future__ import annotations
 
 import argparse
-import contextlib
-import os
 import re
-import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import NoReturn
 
 from nst_lab.errors import EXIT_FAILED, NstLabError, UsageError, first_line
@@ -72,27 +70,3 @@ def error_line(exc: BaseException, flags: dict[str, str]) -> tuple[str, int]:
                 text = re.sub(pattern, flags[field], text)
         return f"error: {text}", exc.exit_code
     return f"error: {first_line(exc)}", EXIT_FAILED
-
-
-@contextlib.contextmanager
-def quiet_native_stderr() -> Iterator[None]:
-    """Send file descriptor 2 to /dev/null: TensorFlow's C++ start-up logs ignore
-    TF_CPP_MIN_LOG_LEVEL in recent versions, and would bury our one-line errors."""
-    sys.stderr.flush()
-    saved = os.dup(2)
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    try:
-        os.dup2(devnull, 2)
-        yield
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
-        os.close(devnull)
-
-
-def load_tensorflow() -> None:
-    """Import TensorFlow and probe devices once, without the native log noise."""
-    with quiet_native_stderr():
-        import tensorflow as tf
-
-        tf.config.list_physical_devices("GPU")
