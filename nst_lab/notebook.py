@@ -102,16 +102,17 @@ def strip_outputs(nb: object, keep_tag: str = CHECK_TAG) -> int:
 # TensorFlow loads without its start-up log lines, before the import cell imports it.
 SETUP_CELL = """\
 # Setup. In Colab this installs nst_lab {version} with pip (about a minute); elsewhere it is already installed.
-import importlib, os, subprocess, sys
+import importlib, os, shlex, subprocess, sys
 
 IN_COLAB = "google.colab" in sys.modules
 USE_DRIVE = False  # Colab only: set True to keep your outputs on Google Drive
+PIP_INSTALL = 'pip install "{requirement}" --quiet'
 try:
     import nst_lab
 except ImportError:  # not installed yet, or an earlier install failed: running this cell again retries
     if not IN_COLAB:  # JupyterLab: install it once, e.g. `pip install -e .` in the repository
         raise
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "{requirement}"], check=True)
+    subprocess.run([sys.executable, "-m", *shlex.split(PIP_INSTALL)], check=True)
     importlib.invalidate_caches()
     import nst_lab
 nst_lab.load_tensorflow()  # TensorFlow loads now, without its start-up log lines on stderr

@@ -54,7 +54,7 @@ def test_a_version_that_names_no_release_is_refused():
 
 def test_the_template_pip_installs_the_tag_and_needs_no_clone():
     source = setup_cell_source()
-    assert f'"pip", "install", "-q", "{PINNED}"' in source
+    assert f"PIP_INSTALL = 'pip install \"{PINNED}\" --quiet'" in source  # the command, as a student would type it
     assert "try:\n    import nst_lab\nexcept ImportError:" in source
     assert "git clone" not in source and '"clone"' not in source and "NST_LAB_DATA" not in source
     assert "nst_lab.load_tensorflow()" in source
@@ -98,7 +98,7 @@ def test_in_colab_a_failed_install_is_retried_when_the_cell_runs_again(monkeypat
     with pytest.raises(subprocess.CalledProcessError):
         _run_setup_cell(monkeypatch, in_colab=True, pip_fails=True, installed=False)
     calls, loads = _run_setup_cell(monkeypatch, in_colab=True, pip_fails=False, installed=False)
-    assert calls == [[sys.executable, "-m", "pip", "install", "-q", PINNED]] and loads == [1]
+    assert calls == [[sys.executable, "-m", "pip", "install", PINNED, "--quiet"]] and loads == [1]
     calls, loads = _run_setup_cell(monkeypatch, in_colab=True, pip_fails=False, installed=True)
     assert calls == [] and loads == [1]  # installed: no second install
 
