@@ -14,6 +14,10 @@ The folder tree is the architecture:
 The graded functions keep the seed report's names, so notebooks read like the report. Names are
 re-exported lazily: ``import nst_lab`` is instant, and TensorFlow loads on the first use of
 something that needs it (so ``nst-lab --help`` and bad options answer fast).
+
+Defined here, since everything else imports this module first: ``__version__`` and
+``REPOSITORY_URL`` (read back from pyproject.toml, where they are written once), and
+``load_tensorflow()``, the one quiet way TensorFlow is loaded (notebook setup cells, the CLI).
 """
 
 from __future__ import annotations
