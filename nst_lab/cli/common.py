@@ -39,7 +39,8 @@ class Parser(argparse.ArgumentParser):
         return namespace, extras
 
     def error(self, message: str) -> NoReturn:
-        unknown = [] if self._subcommands() else [t for t in self._given if self._is_unknown_flag(t)]
+        options = self._given[:self._given.index("--")] if "--" in self._given else self._given  # `--`: no more flags
+        unknown = [] if self._subcommands() else [t for t in options if self._is_unknown_flag(t)]
         if unknown:  # e.g. `grade SUBS --ot grades`: the typo, not the missing -o it causes
             raise UsageError(self.unrecognized(unknown))
         raise UsageError(f"{message} (see `{self.prog} --help`)")
@@ -77,8 +78,8 @@ class Parser(argparse.ArgumentParser):
     def _owner(self, namespace: Any, first: str) -> Parser:
         """The parser ``first`` was given to: the subcommand's when it came after the subcommand's name.
 
-        (Python 3.11 to 3.13 have each subcommand parse its own arguments, so this parser only sees its
-        own; this keeps the answer right should a later argparse hand the subcommand's leftovers up.)
+        (argparse has each subcommand parse its own arguments, so the subcommand's Parser raises first and
+        this parser only sees its own; this keeps the answer right should an argparse hand them up.)
         """
         action = self._subcommands()
         name = getattr(namespace, action.dest, None) if action else None

@@ -116,6 +116,11 @@ def test_other_mistakes_keep_their_own_message(capsys):
                                                                           "(see `nst-lab stylize --help`)")
 
 
+def test_after_double_dash_nothing_is_a_flag(capsys):
+    assert _one_error_line(["release", "--", "-odd.ipynb"], capsys) == (
+        "error: the following arguments are required: -o/--out (see `nst-lab release --help`)")
+
+
 def test_the_console_answers_a_typo_in_one_line_without_traceback():
     done = subprocess.run([sys.executable, "-m", "nst_lab", "stylize", "--stpes", "5"], capture_output=True,
                           text=True, timeout=120, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})
