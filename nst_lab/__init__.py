@@ -46,9 +46,12 @@ def _project_table() -> dict[str, Any] | None:
         import tomllib
     except ModuleNotFoundError:  # Python 3.10 has no TOML reader: the installed metadata says the same
         return None
-    with open(path, "rb") as file:
-        project = tomllib.load(file).get("project", {})
-    return project if project.get("name") == DISTRIBUTION else None
+    try:
+        with open(path, "rb") as file:
+            project = tomllib.load(file).get("project", {})
+    except (OSError, ValueError):  # unreadable, or being edited: the installed metadata, if any, answers
+        return None
+    return project if isinstance(project, dict) and project.get("name") == DISTRIBUTION else None
 
 
 def _version_and_repository() -> tuple[str, str]:

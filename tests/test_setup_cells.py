@@ -10,6 +10,7 @@ import importlib.util
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import types
@@ -45,6 +46,23 @@ def test_version_and_repository_come_from_pyproject():
     assert (nst_lab.__version__, nst_lab.REPOSITORY_URL) == (VERSION, REPOSITORY)
     assert REPOSITORY == "https://github.com/nst-lab/nst-lab"
     assert pinned_requirement() == PINNED
+
+
+@pytest.mark.parametrize("pyproject,expected", [
+    ('[project]\nname = "nst-lab"\nversion = "9.8.7"\nurls = {Repository = "https://github.com/me/fork"}\n',
+     ["9.8.7", "https://github.com/me/fork"]),  # a checkout reads its own pyproject.toml
+    ('[project\nname = "nst-lab"', None),  # broken: the import still works, on the installed metadata
+    ('[project]\nname = "another"\nversion = "1.0"\n', None),  # another project's file is not ours
+])
+def test_a_checkout_reads_the_pyproject_beside_the_package(tmp_path, pyproject, expected):
+    shutil.copytree(ROOT / "nst_lab", tmp_path / "nst_lab", ignore=shutil.ignore_patterns("__pycache__"))
+    (tmp_path / "pyproject.toml").write_text(pyproject, encoding="utf-8")
+    code = "import json, nst_lab; print(json.dumps([nst_lab.__version__, nst_lab.REPOSITORY_URL]))"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, timeout=60,
+                          env={**os.environ, "PYTHONPATH": str(tmp_path)})
+    assert done.returncode == 0, done.stderr
+    found = json.loads(done.stdout)
+    assert found == expected if expected else found != ["9.8.7", "https://github.com/me/fork"]
 
 
 def test_a_version_that_names_no_release_is_refused():
