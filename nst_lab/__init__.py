@@ -14,18 +14,100 @@ The folder tree is the architecture:
 The graded functions keep the seed report's names, so notebooks read like the report. Names are
 re-exported lazily: ``import nst_lab`` is instant, and TensorFlow loads on the first use of
 something that needs it (so ``nst-lab --help`` and bad options answer fast).
+
+Defined here, since everything else imports this module first: ``__version__`` and
+``REPOSITORY_URL`` (read back from pyproject.toml, where they are written once), and
+``load_tensorflow()``, the one quiet way TensorFlow is loaded (notebook setup cells, the CLI).
 """
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import os
-from collections.abc import Callable
+import sys
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # hide TensorFlow's C++ start-up chatter
+# TensorFlow's C++ log level, read once when TensorFlow loads: 0 everything, 1 no INFO, 2 no WARNING
+# either (errors still show), 3 nothing. Set here, before any nst_lab module can import TensorFlow,
+# unless the user chose a level; load_tensorflow() below hides what TensorFlow prints before it reads it.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-__version__ = "0.1.0"
+DISTRIBUTION = "nst-lab"  # the name pip knows the package by (the import name is nst_lab)
+
+
+def _project_table() -> dict[str, Any] | None:
+    """``[project]`` of the pyproject.toml beside this package when it runs from a source checkout, else None."""
+    path = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "pyproject.toml")
+    if not os.path.isfile(path):
+        return None
+    try:
+        import tomllib
+    except ModuleNotFoundError:  # Python 3.10 has no TOML reader: the installed metadata says the same
+        return None
+    try:
+        with open(path, "rb") as file:
+            project = tomllib.load(file).get("project", {})
+    except (OSError, ValueError):  # unreadable, or being edited: the installed metadata, if any, answers
+        return None
+    return project if isinstance(project, dict) and project.get("name") == DISTRIBUTION else None
+
+
+def _version_and_repository() -> tuple[str, str]:
+    """nst-lab's version and repository URL, as pyproject.toml declares them (the one place they are written).
+
+    A source checkout (an editable install included) reads its pyproject.toml, which may be newer than
+    the metadata recorded at install time; an installed wheel reads its metadata (``Version`` and the
+    ``Project-URL: Repository, ...`` line). A copy of the bare package folder gets "0+unknown" and "".
+    """
+    project = _project_table()
+    if project is not None:
+        return str(project["version"]), str(project.get("urls", {}).get("Repository", ""))
+    from importlib import metadata
+
+    try:
+        meta = metadata.metadata(DISTRIBUTION)
+    except metadata.PackageNotFoundError:
+        return "0+unknown", ""
+    urls = dict(entry.partition(", ")[::2] for entry in meta.get_all("Project-URL") or [])
+    return str(meta["Version"]), urls.get("Repository", "")
+
+
+__version__, REPOSITORY_URL = _version_and_repository()
+
+
+@contextlib.contextmanager
+def _native_stderr_silenced() -> Iterator[None]:
+    """Point file descriptor 2 at /dev/null, for C++ code that writes there directly."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
+def load_tensorflow() -> None:
+    """Import TensorFlow and find its devices without the log lines it prints on stderr while doing so.
+
+    Recent TensorFlow builds log through Abseil before they read ``TF_CPP_MIN_LOG_LEVEL`` ("All log
+    messages before absl::InitializeLog() ...", the oneDNN notice, "Could not find cuda drivers", a
+    failed cuInit), so these lines are hidden at the file descriptor instead; Jupyter shows that
+    descriptor as red stderr blocks, a terminal would bury the CLI's one-line errors under it. What
+    TensorFlow logs later follows ``TF_CPP_MIN_LOG_LEVEL`` (set above). Python errors are not hidden:
+    they are raised once stderr is back.
+
+    Lesson: every notebook's setup cell (before its import cell loads TensorFlow); the CLI calls it too.
+    """
+    with _native_stderr_silenced():
+        import tensorflow as tf
+
+        tf.config.list_physical_devices("GPU")  # the CUDA probe logs on first use
 
 
 def lazy_exports(package: str, exports: dict[str, list[str]]) -> tuple[Callable[[str], Any], Callable[[], list[str]]]:

@@ -13,7 +13,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from nst_lab.notebook import CHECK_TAG, strip_outputs
+from nst_lab import REPOSITORY_URL
+from nst_lab.notebook import CHECK_TAG, pinned_requirement, strip_outputs
 
 ROOT = Path(__file__).resolve().parent.parent
 SOLUTIONS = ROOT / "notebooks" / "solutions"
@@ -35,7 +36,9 @@ MARKERS = ["### START CODE HERE ###", "### BEGIN SOLUTION", "### END SOLUTION", 
 MAX_BYTES = 200 * 1024
 MAX_LINES = 15  # ordinary code cells; graded cells carry a docstring and may be longer
 MAX_GRADED_LINES = 30
-BADGE = "https://colab.research.google.com/github/nst-lab/nst-lab/blob/main/notebooks/{stem}.ipynb"
+# the repository URL is written once, in pyproject.toml; nst_lab.REPOSITORY_URL reads it back
+BADGE = REPOSITORY_URL.replace("https://github.com/", "https://colab.research.google.com/github/", 1)
+BADGE += "/blob/main/notebooks/{stem}.ipynb"
 
 
 def read(stem: str) -> nbformat.NotebookNode:
@@ -88,7 +91,7 @@ def test_opening_has_h1_badge_objectives(stem):
 def test_first_code_cell_is_the_colab_setup(stem):
     setup = next(c for c in read(stem).cells if c.cell_type == "code")
     assert '"google.colab" in sys.modules' in setup.source
-    assert "pip" in setup.source and "https://github.com/nst-lab/nst-lab" in setup.source
+    assert "pip" in setup.source and pinned_requirement() in setup.source  # the whole cell: test_setup_cells.py
     assert "drive.mount" in setup.source and "USE_DRIVE = False" in setup.source
 
 

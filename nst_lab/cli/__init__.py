@@ -6,7 +6,6 @@ a failed run 1, anything unexpected 1 with its type name. An interrupted run exi
 
 from __future__ import annotations
 
-import os
 import sys
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -39,7 +38,6 @@ def build_parser() -> Parser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the console script; returns the exit code."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     parser = build_parser()
     try:
         args = parser.parse_args(argv)

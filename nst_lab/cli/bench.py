@@ -7,7 +7,8 @@ import os
 import sys
 from typing import Any
 
-from nst_lab.cli.common import load_tensorflow, whole
+from nst_lab import load_tensorflow
+from nst_lab.cli.common import whole
 from nst_lab.errors import EXIT_OK, UsageError
 
 

@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from nst_lab.cli.common import load_tensorflow
+from nst_lab import load_tensorflow
 from nst_lab.errors import GradeUsageError
 
 

@@ -14,7 +14,8 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from nst_lab.cli.common import load_tensorflow, number, whole
+from nst_lab import load_tensorflow
+from nst_lab.cli.common import number, whole
 from nst_lab.config import (
     FEATURE_CHOICES,
     INIT_MODES,

@@ -70,7 +70,7 @@ BAD_INPUT = {
     "bad learning rate": (lambda f: ["stylize", "--lr", "0"], "--lr must be greater than 0"),  # field -> flag
     "non-number": (lambda f: ["stylize", "--alpha", "lots"], "'lots' is not a number"),
     "bad init": (lambda f: ["stylize", "--init", "zeros"], "invalid choice"),
-    "unknown flag": (lambda f: ["stylize", "--colour", "red"], "unrecognized arguments"),
+    "unknown flag": (lambda f: ["stylize", "--colour", "red"], "unrecognized argument --colour (see `nst-lab stylize"),
     "output is a file": (lambda f: ["stylize", "-o", str(f["afile"])], "is a file"),
     "no command": (lambda f: [], "give a command"),
 }
