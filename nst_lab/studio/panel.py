@@ -22,12 +22,12 @@ import ipywidgets as ipw
 import numpy as np
 
 from nst_lab.config import (
+    CONV_LAYERS,
     FAST,
     FEATURE_CHOICES,
     INIT_MODES,
     LR_SCHEDULE_CHOICES,
     SEED,
-    CONV_LAYERS,
     VGG19_CONV_LAYERS,
     WEIGHT_CHOICES,
     StyleConfig,
@@ -276,7 +276,8 @@ class Studio:
         job = self._start()
         if job is None:
             return
-        self.show(f"running {job.steps} steps in this cell; interrupt the kernel to stop. {weights_notice(job.weights)}")
+        self.show(f"running {job.steps} steps in this cell; interrupt the kernel to stop. "
+                  f"{weights_notice(job.weights)}")
         try:
             while not job.over:
                 job.run_chunk()
