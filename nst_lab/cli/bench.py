@@ -20,7 +20,9 @@ def add_bench(sub: Any) -> None:
     p.add_argument("--size", type=whole(32), default=400, help="square image side in px (default: 400)")
     p.add_argument("--steps", type=whole(5), default=6, help="timed steps per variant, at least 5 (default: 6)")
     p.add_argument("--warmup", type=whole(1), default=2, help="untimed steps first (default: 2)")
-    p.add_argument("--weights", default="random", help="VGG19 weights (default: random, no network)")
+    p.add_argument("--weights", default="auto",
+                   help="auto (default): ImageNet VGG19, else ImageNet VGG16 offline; random: VGG19 with random "
+                        "weights (a step costs the same, the time to quality does not)")
     p.add_argument("--no-memory", action="store_true", help="skip the per-variant peak-RSS processes")
     p.add_argument("--quality", action="store_true",
                    help="also time each method to the loss of the seed's loop (slow: runs that loop)")

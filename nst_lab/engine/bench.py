@@ -133,7 +133,7 @@ def build_variant(variant: str, network: Network, content: tf.Tensor, style: tf.
     return transfer.step, transfer.generated_image, transfer.precision.label
 
 
-def run_bench(size: int = 400, steps: int = 6, warmup: int = 2, weights: str = "random",
+def run_bench(size: int = 400, steps: int = 6, warmup: int = 2, weights: str = "auto",
               memory: bool = True, log: Callable[[str], None] | None = None) -> list[BenchRow]:
     """Time the three variants round-robin and return one row each.
 
@@ -141,14 +141,14 @@ def run_bench(size: int = 400, steps: int = 6, warmup: int = 2, weights: str = "
         size: square image side in px.
         steps: timed steps per variant (after ``warmup`` untimed ones).
         warmup: untimed steps first (tracing, oneDNN kernel selection).
-        weights: VGG19 weights ("random" needs no network).
+        weights: "auto" (the chain of ``load_network``: ImageNet VGG19, else VGG16, else multi-scale) or VGG19's.
         memory: measure each variant's peak RSS in a separate process.
         log: where to print progress (default: nowhere).
     """
     say = log or (lambda _: None)
     content, style = bench_images(size)
-    config = StyleConfig(size=size, weights=weights)
-    network = load_network(config)
+    network = load_network(StyleConfig(size=size, weights=weights))
+    config = network.config_for(StyleConfig(size=size, weights=weights))  # VGG16: block5_conv3 for block5_conv4
     vgg = network.model
     built = {v: build_variant(v, network, content, style, config) for v in VARIANTS}
     rows = {v: BenchRow(v, built[v][2]) for v in VARIANTS}
@@ -188,8 +188,9 @@ def measure_peak(variant: str, size: int, weights: str, steps: int = 2) -> int |
 
 def _peak_child(variant: str, size: int, weights: str, steps: int) -> int:
     content, style = bench_images(size)
-    config = StyleConfig(size=size, weights=weights)
-    step = build_variant(variant, load_network(config), content, style, config)[0]
+    network = load_network(StyleConfig(size=size, weights=weights))
+    config = network.config_for(StyleConfig(size=size, weights=weights))
+    step = build_variant(variant, network, content, style, config)[0]
     for _ in range(steps):
         step()
     return peak_rss_bytes()
@@ -254,7 +255,7 @@ def _adam_until(transfer: StyleTransfer, target: float, evaluate: Callable[[tf.V
             return
 
 
-def time_to_quality(size: int = 128, reference_steps: int = 1001, weights: str = "random",
+def time_to_quality(size: int = 128, reference_steps: int = 1001, weights: str = "auto",
                     methods: Sequence[str] = tuple(QUALITY_METHODS), lbfgs_steps: int = 300,
                     margin: float = 0.01, check_every: int = 5,
                     log: Callable[[str], None] | None = None) -> tuple[float, float, list[QualityRow]]:
@@ -269,7 +270,7 @@ def time_to_quality(size: int = 128, reference_steps: int = 1001, weights: str =
     Args:
         size: square image side in px.
         reference_steps: steps of the seed loop that set the target.
-        weights: VGG19 weights ("random" needs no network).
+        weights: "auto" (the chain of ``load_network``: ImageNet VGG19, else VGG16, else multi-scale) or VGG19's.
         methods: names from ``QUALITY_METHODS``, run in this order after the reference.
         lbfgs_steps: most L-BFGS iterations.
         margin, check_every: when to evaluate an Adam run's image (see ``_adam_until``).
@@ -284,8 +285,9 @@ def time_to_quality(size: int = 128, reference_steps: int = 1001, weights: str =
         raise ValueError(f"unknown quality method(s) {', '.join(unknown)}: choose from {', '.join(QUALITY_METHODS)}")
     say = log or (lambda _: None)
     content, style = bench_images(size)
-    config = StyleConfig(size=size, weights=weights, steps=reference_steps)
-    network = load_network(config)
+    network = load_network(StyleConfig(size=size, weights=weights))
+    config = network.config_for(StyleConfig(size=size, weights=weights, steps=reference_steps))
+    say(f"network: {network.info.summary()}")
     reference_seconds, evaluate, target = _reference(content, style, config, network)
     say(f"reference: {reference_steps} seed-loop steps in {reference_seconds:.1f} s, loss {target:.5g}")
     rows = []

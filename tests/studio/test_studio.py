@@ -316,3 +316,42 @@ def test_a_nan_loss_ends_the_run_with_its_message():
     asyncio.run(job.drive(lambda _: None, pause_s=0))
     assert (job.status, job.steps_done) == ("non-finite loss", 2)
     assert job.message.startswith("the loss became nan at step 2")
+
+
+def _vgg16_offline(monkeypatch, tmp_path):
+    """Keras' VGG19 download pointed at a closed local port: the chain gives ImageNet VGG16."""
+    from nst_lab import vgg as vgg_module
+
+    monkeypatch.setattr(vgg_module, "IMAGENET_URL", "http://127.0.0.1:9/vgg19_notop.h5")
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
+
+
+def test_controls_follow_vgg16_and_the_note_speaks_at_run(vgg16_trained, monkeypatch, tmp_path):
+    from nst_lab.config import VGG16_CONV_LAYERS
+
+    _vgg16_offline(monkeypatch, tmp_path)
+    studio = Studio(StyleConfig(size=56, steps=2, save_every=0), out_dir=tmp_path / "runs", chunk=1)
+    assert studio.content_layer.value == "block5_conv4"  # VGG19's until a network runs
+
+    async def scenario() -> None:
+        studio.run_button.click()
+        assert "VGG16" in studio.last_message and "--weights" not in studio.last_message  # said at Run
+        assert studio.content_layer.disabled  # locked while running
+        await studio._task
+
+    asyncio.run(scenario())
+    assert list(studio.content_layer.options) == VGG16_CONV_LAYERS
+    assert studio.content_layer.value == "block5_conv3" and not studio.content_layer.disabled
+    assert studio.job.transfer.config.content_layer == "block5_conv3"
+    assert "VGG16" in studio.last_message
+    studio.preset_button.click()  # the seed's block5_conv4 shows as its VGG16 stand-in
+    assert studio.content_layer.value == "block5_conv3"
+
+
+def test_layer_controls_are_off_for_the_multiscale_network(tmp_path):
+    studio = Studio(StyleConfig(size=56, steps=2, save_every=0, features="multiscale"), out_dir=tmp_path, chunk=1)
+    run_to_end(studio)
+    assert studio.job.steps_done == 2
+    assert studio.content_layer.disabled and all(s.disabled for s in studio.style_weights)
+    assert not studio.alpha.disabled
+    assert "multi-scale" in studio.last_message
