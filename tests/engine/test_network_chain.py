@@ -9,8 +9,9 @@ import pytest
 from nst_lab import pretrained
 from nst_lab import vgg as vgg_module
 from nst_lab.config import QUICK, StyleConfig
-from nst_lab.engine.transfer import FALLBACK_NOTE, VGG16_NOTE, load_network, prepare_transfer
+from nst_lab.engine.transfer import FALLBACK_NOTE, load_network, prepare_transfer
 from nst_lab.errors import WeightsError
+from nst_lab.vgg import VGG16_NOTE
 
 
 @pytest.fixture
