@@ -243,10 +243,9 @@ def _validate_beyond(config: StyleConfig) -> None:
 
 
 SEED = StyleConfig()  # the report's run: 400x400, 1001 Adam steps at lr 0.03, alpha 100, beta 10
-# The demo: a clear painting of the content in under a minute on a 2-core CPU. On trained features
-# (ImageNet VGG16 or VGG19) the seed's alpha/beta = 10 lets the style wash the content away in 120 steps
-# at 192 px; alpha/beta = 1000 keeps the cat's face and paints it (README, "Presets"; measured with
-# benchmarks/tune_quick.py).
+# The demo: a clear painting of the content in under a minute on a 2-core CPU. On ImageNet VGG16 the
+# seed's alpha/beta = 10 lets the style wash the content away in 120 steps at 192 px; alpha/beta = 1000
+# keeps the cat's face and paints it (README, "Presets"; benchmarks/tune_quick.py; not measured on VGG19).
 QUICK = StyleConfig(size=192, steps=120, save_every=40, alpha=1e4, beta=10.0)
 # The seed's loss in a fraction of its time (README, "Time to the seed's loss"): half the steps,
 # a higher first rate decayed by a cosine to a small last one, and the machine's fastest precision.

@@ -209,7 +209,7 @@ def test_solution_passes_its_check_and_a_blanked_one_fails(stem, name, source):
 # Key sections of the seed report each notebook must teach, in this order (issue 3).
 SECTIONS = {
     "01_vgg19": ["What neural style transfer does", "Transfer learning", "The VGG19 architecture",
-                 "Loading VGG19 without its top", "Exercise 1", "The input convention", "Exercise 2",
+                 "Loading a trained VGG without its top", "Exercise 1", "The input convention", "Exercise 2",
                  "A classification check", "Feature maps"],
     "02_content_cost": ["What a layer knows", "The content cost", "Exercise 1", "Experiment"],
     "03_style_cost": ["The Gram matrix", "Exercise 1", "style cost of one layer", "Exercise 2",
@@ -221,8 +221,8 @@ SECTIONS = {
                           "Exercise 3", "The full run", "Experiment"],
     "07_beyond": ["Keeping the content's colours", "Blending several styles", "Total variation", "Exercise 1",
                   "Style scale", "Spatial control"],
-    "08_trained_network": ["Two networks without training", "Style transfer with each network", "Measuring",
-                           "ImageNet VGG19", "Try it"],
+    "08_trained_network": ["Three networks", "Style transfer with each network", "Measuring",
+                           "Texture synthesis", "What the Gram matrices respond to", "Try it"],
 }
 
 

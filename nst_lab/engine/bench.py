@@ -58,8 +58,11 @@ class BenchRow:
 
 
 def seed_step(vgg: keras.Model, content_image: tf.Tensor, style_image: tf.Tensor,
-              learning_rate: float = 0.03) -> tuple[Callable[[], tf.Tensor], tf.Variable]:
+              learning_rate: float = 0.03, content_layer: str = CONTENT_LAYER[0][0]
+              ) -> tuple[Callable[[], tf.Tensor], tf.Variable]:
     """The seed's section 7.9-7.12 code, rewritten only to take its globals as closures.
+
+    ``content_layer`` is the seed's block5_conv4, or the network's stand-in (block5_conv3 on VGG16).
 
     Returns:
         (step, generated_image): ``step()`` calls the seed's tf.function train_step with
@@ -93,7 +96,7 @@ def seed_step(vgg: keras.Model, content_image: tf.Tensor, style_image: tf.Tensor
     def total_cost(J_content, J_style, alpha=100, beta=10):  # type: ignore[no-untyped-def]
         return alpha * J_content + beta * J_style
 
-    vgg_model_outputs = get_layer_outputs(vgg, [*STYLE_LAYERS, *CONTENT_LAYER])
+    vgg_model_outputs = get_layer_outputs(vgg, [*STYLE_LAYERS, (content_layer, 1)])
     a_C = vgg_model_outputs(tf.Variable(tf.image.convert_image_dtype(content_image, tf.float32)))
     a_S = vgg_model_outputs(tf.Variable(tf.image.convert_image_dtype(style_image, tf.float32)))
     optimizer = tf.keras.optimizers.Adam(learning_rate)
@@ -126,7 +129,7 @@ def build_variant(variant: str, network: Network, content: tf.Tensor, style: tf.
                   config: StyleConfig) -> tuple[Callable[[], Any], tf.Variable, str]:
     """(step, G, precision label) of one variant; step() runs one step and syncs."""
     if variant == "seed":
-        step, image = seed_step(network.model, content, style, config.learning_rate)
+        step, image = seed_step(network.model, content, style, config.learning_rate, config.content_layer)
         return (lambda: step().numpy()), image, "float32"
     precision = "float32" if variant == "float32" else "auto"
     transfer = prepare_transfer(content, style, config.replace(precision=precision), network=network)
