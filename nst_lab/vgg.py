@@ -248,7 +248,7 @@ def load_vgg(weights: str | os.PathLike[str] = "auto", seed: int = 272) -> tuple
     if os.fspath(weights) != "auto":
         return load_vgg19(weights, seed)
     try:
-        return load_trained(seed)
+        return load_trained(seed, quiet=True)  # offline, Keras would print a download line that then fails
     except WeightsError as missing:
         model, info = load_vgg19("random", seed)
         return model, replace(info, note=f"{missing}; {info.note}")
