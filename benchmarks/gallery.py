@@ -29,7 +29,7 @@ PAIRS = [("chelsea", "swirls"), ("coffee", "mosaic"), ("astronaut", "waves"), ("
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", type=int, default=400, help="longest side in px (default 400)")
-    parser.add_argument("--steps", type=int, default=200, help="Adam steps per pair (default 200)")
+    parser.add_argument("--steps", type=int, default=120, help="Adam steps per pair (default 120, the quick preset's)")
     parser.add_argument("--tile", type=int, default=260, help="height of each tile in the figure, px")
     parser.add_argument("-o", "--output", default=str(ROOT / "data/readme/gallery.png"))
     args = parser.parse_args(argv)
