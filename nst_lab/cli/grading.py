@@ -143,7 +143,7 @@ def _probe_sandbox(no_sandbox: bool) -> None:
               file=sys.stderr)
         return
     try:
-        Sandbox().probe()
+        probe(Sandbox())
     except SandboxUnavailable as exc:
         raise GradeUsageError(str(exc)) from None
 

@@ -678,12 +678,14 @@ def test_a_worker_sandbox_runs_as_an_unprivileged_uid_of_its_own() -> None:
 
     server = KitServer(Settings(seed=5, timeout=30))
     try:
-        cell = "def gram_matrix(A):\n    import os\n    return tf.fill((A.shape[0], A.shape[0]), float(os.getuid()))\n"
+        cell = ("def gram_matrix(A):\n    import os\n    inner, outer, _ = open('/proc/self/uid_map').read().split()\n"
+                "    return tf.constant([[float(os.getuid()), float(inner), float(outer)]])\n")
         result = server.run(job_for("gram_matrix", cell, 5, 30))
     finally:
         server.close()
-    uid = int(result["results"]["case0"]["value"]["value"][0][0])
-    assert uid in SANDBOX_UIDS and uid not in (0, 65534, os.getuid())
+    uid, inner, outer = (int(x) for x in result["results"]["case0"]["value"]["value"][0])
+    assert uid == inner == 1000  # in a user namespace of its own, where only its own uid is mapped
+    assert outer in SANDBOX_UIDS and outer not in (0, 65534, os.getuid())
 
 
 def test_restamping_a_notebook_as_one_without_exercises_does_not_lower_its_maximum(tmp_path: Path) -> None:

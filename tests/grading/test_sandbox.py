@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 import nst_lab.grading.sandbox as sandbox_module
+from nst_lab.grading.probe import probe
 from nst_lab.grading.sandbox import SANDBOX_HOME, Limits, Sandbox, SandboxUnavailable, worker_env
 
 pytestmark = pytest.mark.skipif(
@@ -76,13 +77,13 @@ def wait_gone(marker: str, seconds: float = 5.0) -> list[int]:
 
 
 def test_probe_passes_here():
-    Sandbox().probe()
-    Sandbox(limits=SMALL).probe()
+    probe(Sandbox())
+    probe(Sandbox(limits=SMALL))
 
 
 def test_probe_with_missing_bwrap_raises_one_line():
     with pytest.raises(SandboxUnavailable) as caught:
-        Sandbox(bwrap="/nonexistent/bin/bwrap").probe()
+        probe(Sandbox(bwrap="/nonexistent/bin/bwrap"))
     message = str(caught.value)
     assert "\n" not in message
     assert "apt-get install bubblewrap" in message and "--no-sandbox" in message
@@ -90,12 +91,12 @@ def test_probe_with_missing_bwrap_raises_one_line():
 
 def test_probe_with_broken_bwrap_raises_one_line():
     with pytest.raises(SandboxUnavailable) as caught:
-        Sandbox(bwrap="/bin/false").probe()
+        probe(Sandbox(bwrap="/bin/false"))
     assert "\n" not in str(caught.value) and "could not start" in str(caught.value)
 
 
 def test_opted_out_probe_passes():
-    Sandbox(enabled=False, limits=SMALL).probe()
+    probe(Sandbox(enabled=False, limits=SMALL))
 
 
 # -- pipes, fds and lifetime ------------------------------------------------------------------------------------
