@@ -160,10 +160,11 @@ def _probe_sandbox(no_sandbox: bool) -> None:
 def run_grade(args: Any) -> int:
     """Check the options, grade every submission, write the reports, print one summary line."""
     from nst_lab.grading.grade import ALL_POINTS as POINTS
-    from nst_lab.grading.grade import assign_exercises, collect_students, read_submission
+    from nst_lab.grading.grade import read_submission
     from nst_lab.grading.report import write_reports
     from nst_lab.grading.runner import Settings
     from nst_lab.grading.schedule import INCOMPLETE_EXIT, grade_all
+    from nst_lab.grading.submissions import assign_exercises, collect_students
 
     _check_grade_options(args)
     points = parse_points(args.points) if args.points else dict(POINTS)

@@ -26,43 +26,16 @@ from pathlib import Path
 from typing import Any
 
 from nst_lab.errors import ReleaseError
+from nst_lab.exercises.markers import graded_name, graded_question
 from nst_lab.files import atomic_write_text
 
 BEGIN = "### BEGIN SOLUTION"
 END = "### END SOLUTION"
 YOUR_CODE = "# YOUR CODE HERE"
 YOUR_ANSWER = "YOUR ANSWER HERE"
-MARKER = "GRADED FUNCTION:"  # a graded cell's first comment: ``# GRADED FUNCTION: name``
 MANIFEST = "release.json"  # written beside the student notebooks: notebook -> its exercises
-_DEF = re.compile(r"^\s*def\s+(\w+)\s*\(")
 _NAME = re.compile(r"[A-Za-z_]\w{0,63}")
-
-
-def marked_name(source: str, marker: str) -> str | None:
-    """The name after ``marker`` in a cell's ``# <marker> name`` comment, or None; linear in the cell's length."""
-    for line in source.splitlines():
-        text = line.strip()
-        if text.startswith("#") and marker in text:
-            rest = text[1:].strip()
-            if rest.startswith(marker):
-                match = _NAME.match(rest[len(marker):].strip())
-                if match:
-                    return match.group(0)
-    return None
-
-
-def graded_name(source: str) -> str | None:
-    """The name in a cell's ``# GRADED FUNCTION: name`` comment, or None."""
-    return marked_name(source, MARKER)
-
-
-
-
-def graded_question(source: str) -> str | None:
-    """The name in a cell's ``# GRADED QUESTION: name`` comment (an answer cell), or None."""
-    from nst_lab.grading.questions import graded_question as find
-
-    return find(source)
+_DEF = re.compile(r"^\s*def\s+(\w+)\s*\(")
 
 
 def _solution_id(cell: Any) -> str | None:

@@ -3,7 +3,7 @@ exercise at a time, read what comes back with size, depth and time limits, resta
 
 Each exercise gets a fresh child of the fork server, so it shares nothing with the others: the job
 it receives holds only its cell, its plan's concrete inputs and the sources of its dependencies
-(``nst_lab.grading.references``). The sandbox holds no copy of nst_lab: ``zygote.py`` and ``kit.py``
+(``nst_lab.exercises.references``). The sandbox holds no copy of nst_lab: ``zygote.py`` and ``kit.py``
 are copied alone into a folder of their own, and the package folder is hidden even when it lies inside the Python
 environment that the sandbox shows.
 
@@ -63,7 +63,7 @@ class KitServer:
         self.folder = tempfile.mkdtemp(prefix="nst-lab-kit-")
         os.chmod(self.folder, 0o755)  # the sandbox runs as nobody
         for name in SANDBOX_FILES:  # alone: no other part of nst_lab enters the sandbox
-            shutil.copy(Path(__file__).with_name(name), Path(self.folder) / name)
+            shutil.copy(_sandbox_file(name), Path(self.folder) / name)
             os.chmod(Path(self.folder) / name, 0o644)
         self.status_fd = -1
         self.child_cpu = 0.0  # CPU seconds of every exercise's child so far (as the fork server measured them)
@@ -200,6 +200,11 @@ class KitServer:
                 pass
         self.stop()
         shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def _sandbox_file(name: str) -> Path:
+    """Where a file of the sandbox lives: kit.py with the exercises, the others beside this module."""
+    return PACKAGE_DIR / "exercises" / name if name == "kit.py" else Path(__file__).with_name(name)
 
 
 def _prefixes() -> list[str]:

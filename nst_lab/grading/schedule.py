@@ -43,7 +43,7 @@ def _pool_init(settings: Settings) -> None:
 
     tf.config.threading.set_intra_op_parallelism_threads(1)
     tf.config.threading.set_inter_op_parallelism_threads(1)
-    import nst_lab.grading.specs  # noqa: F401  (the judges load before any student code runs)
+    import nst_lab.exercises.specs  # noqa: F401  (the judges load before any student code runs)
 
     _SERVER = KitServer(settings)
     import multiprocessing.util

@@ -19,10 +19,10 @@ from nbformat.v4 import new_code_cell
 from nst_lab.cli import main
 from nst_lab.cli.grading import parse_points
 from nst_lab.errors import GradeUsageError
+from nst_lab.exercises.questions import QUESTION_POINTS
 from nst_lab.grading import grade as grading
-from nst_lab.grading import report
+from nst_lab.grading import report, submissions
 from nst_lab.grading.copies import flag_copies
-from nst_lab.grading.questions import QUESTION_POINTS
 from nst_lab.grading.release import release_notebook
 from tests.grading import fixtures as fx
 
@@ -52,8 +52,8 @@ def test_points_table_matches_the_notebooks_and_parses_overrides(tmp_path: Path)
     notebooks say."""
     import nbformat
 
-    from nst_lab.grading.questions import QUESTION_POINTS, QUESTIONS
-    from nst_lab.grading.specs import SPECS
+    from nst_lab.exercises.questions import QUESTION_POINTS, QUESTIONS
+    from nst_lab.exercises.specs import SPECS
 
     functions, questions = {}, {}
     for path in sorted((REPO / "notebooks" / "solutions").glob("*.ipynb")):
@@ -227,7 +227,7 @@ def test_submission_names_start_with_the_folder_given(tmp_path: Path) -> None:
     (tmp_path / "x.ipynb").write_text("{}")
     (tmp_path / "essay.txt").write_text("a poem")
     paths = [tmp_path / "class" / "alice", tmp_path / "class", tmp_path / "x.ipynb", tmp_path / "essay.txt"]
-    names = [name for _, name in grading.collect([str(p) for p in paths])]
+    names = [name for _, name in submissions.collect([str(p) for p in paths])]
     assert names == ["alice/02.ipynb", "class/alice/02.ipynb", "class/bob/02.ipynb", "x.ipynb", "essay.txt"]
 
 
@@ -239,25 +239,25 @@ def test_collect_keeps_links_and_fifos_without_following_them(tmp_path: Path) ->
     os.symlink(elsewhere, class_ / "linked_folder")
     os.symlink(elsewhere / "secret.ipynb", class_ / "link.ipynb")
     os.mkfifo(class_ / "fifo.ipynb")
-    found = grading.collect([str(class_)])
+    found = submissions.collect([str(class_)])
     assert [name for _, name in found] == ["class/a.ipynb", "class/fifo.ipynb", "class/link.ipynb"]
     assert all(elsewhere not in p.parents for p, _ in found)
     (tmp_path / "only_links").mkdir()
     os.symlink(elsewhere, tmp_path / "only_links" / "folder")
     with pytest.raises(GradeUsageError, match="no .ipynb notebooks found"):
-        grading.collect([str(tmp_path / "only_links")])
+        submissions.collect([str(tmp_path / "only_links")])
 
 
 def test_the_same_name_twice_is_told_apart_by_its_path(tmp_path: Path) -> None:
     for folder in ("one", "two"):
         fx.write(tmp_path / folder / "class" / "a.ipynb", fx.build({}))
-    found = grading.collect([str(tmp_path / "one" / "class"), str(tmp_path / "two" / "class")])
+    found = submissions.collect([str(tmp_path / "one" / "class"), str(tmp_path / "two" / "class")])
     assert [name for _, name in found] == [str(tmp_path / f / "class" / "a.ipynb") for f in ("one", "two")]
 
 
 def test_collect_refuses_what_does_not_exist(tmp_path: Path) -> None:
     with pytest.raises(GradeUsageError, match="does not exist"):
-        grading.collect([str(tmp_path / "missing")])
+        submissions.collect([str(tmp_path / "missing")])
 
 
 # ----------------------------------------------------------------- expected_exercises
@@ -282,8 +282,8 @@ def test_the_fixture_has_a_solution_for_every_graded_function() -> None:
 
 def test_an_unknown_notebook_is_graded_on_every_exercise(tmp_path: Path) -> None:
     unknown = _sub(tmp_path, "essay.ipynb", {"total_cost": fx.SOLUTIONS["total_cost"]})
-    from nst_lab.grading.questions import QUESTIONS
-    from nst_lab.grading.specs import SPECS
+    from nst_lab.exercises.questions import QUESTIONS
+    from nst_lab.exercises.specs import SPECS
 
     every = list(grading.ALL_POINTS)  # every exercise, in the table's order: functions, then questions
     assert every[:2] == ["get_layer_outputs", "compute_content_cost"]
@@ -313,7 +313,7 @@ DEPENDS = {"compute_layer_style_cost": {"gram_matrix"},
 
 @pytest.mark.parametrize("name", list(grading.POINTS))
 def test_the_job_holds_concrete_inputs_and_dependencies_never_the_seed_or_its_own_reference(name: str) -> None:
-    from nst_lab.grading.specs import SPECS
+    from nst_lab.exercises.specs import SPECS
 
     job = grading.job_for(name, fx.SOLUTIONS[name], SEED, 12.5)
     assert set(job) == {"name", "cell", "prelude", "plan", "budget"}
@@ -331,8 +331,8 @@ def test_the_job_holds_concrete_inputs_and_dependencies_never_the_seed_or_its_ow
 
 def _results(name: str, fn, seed: int = SEED) -> dict:
     """What the sandbox sends back for ``fn``, produced here by kit (the judge never sees fn)."""
-    from nst_lab.grading.kit import run_plan
-    from nst_lab.grading.specs import SPECS
+    from nst_lab.exercises.kit import run_plan
+    from nst_lab.exercises.specs import SPECS
 
     return {"status": "ok", "results": run_plan(fn, SPECS[name].plan(seed)), "cpu_s": 0.25}
 

@@ -28,9 +28,10 @@ import math
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from nst_lab.grading.judging import CaseResult
+from nst_lab.exercises.judging import CaseResult
+from nst_lab.exercises.markers import QUESTION_MARKER as MARKER  # noqa: F401  (re-exported)
+from nst_lab.exercises.markers import graded_question  # noqa: F401  (re-exported)
 
-MARKER = "GRADED QUESTION:"  # an answer cell's first comment: ``# GRADED QUESTION: name``
 MAX_ANSWER_CHARS = 2000  # an answer cell longer than this is not read
 Kind = Literal["exact", "number", "choice"]
 
@@ -169,13 +170,6 @@ QUESTIONS: dict[str, Question] = {q.name: q for q in (
            {4: "step 0 counts too: 0, 250, 500, 750, 1000", 6: "range(1001) ends at step 1000"},
            "list the i in range(1001) with i % 250 == 0"),
 )}
-
-
-def graded_question(source: str) -> str | None:
-    """The name in a cell's ``# GRADED QUESTION: name`` comment, or None; linear in the cell's length."""
-    from nst_lab.grading.release import marked_name
-
-    return marked_name(source, MARKER)
 
 
 def read_answer(name: str, source: str) -> tuple[Any, str]:
