@@ -15,7 +15,8 @@ from typing import Any
 from nst_lab.errors import CheckFailed
 from nst_lab.exercises.judging import PASS_MESSAGE, PUBLIC_SEED, CaseResult
 
-__all__ = ["CheckFailed", "PASS_MESSAGE", "PUBLIC_SEED", "check_question", "report", "run_check"]
+__all__ = ["CheckFailed", "PASS_MESSAGE", "PUBLIC_SEED", "check_answer_form", "check_question", "report", "run_check"]
+RECORDED_MESSAGE = "Answer recorded: its form is right; it is graded after the deadline"
 
 
 def run_check(name: str, fn: Callable[..., Any], seed: int = PUBLIC_SEED) -> list[CaseResult]:
@@ -51,6 +52,19 @@ def check_question(name: str, answer: Any) -> None:
     if name not in QUESTIONS:
         raise CheckFailed(f"{name!r} is not one of the questions {', '.join(QUESTIONS)}")
     report(name, [QUESTIONS[name].judge(answer)])
+
+
+def check_answer_form(name: str, answer: Any) -> None:
+    """An exam's check: prints that the answer has the right form (a number, a shape, one of the letters), or
+    raises CheckFailed saying what form is expected. It knows no answer: the grader has the key."""
+    from nst_lab.exercises.questions import QUESTIONS
+
+    if name not in QUESTIONS:
+        raise CheckFailed(f"{name!r} is not one of the questions {', '.join(QUESTIONS)}")
+    problem = QUESTIONS[name].form(answer)
+    if problem:
+        raise CheckFailed(problem)
+    print(RECORDED_MESSAGE)
 
 
 def _checker(name: str) -> Callable[[Callable[..., Any]], None]:

@@ -23,6 +23,9 @@ def add_release(sub: Any) -> None:
     )
     p.add_argument("src", metavar="SRC", help="a solution notebook or a folder of them")
     p.add_argument("-o", "--out", required=True, metavar="OUT", help="output folder (or file, for one notebook)")
+    p.add_argument("--exam", action="store_true",
+                   help="questions' checks only check the form of an answer; the answers go into release.json "
+                        "(keep it: it is the answer key)")
     p.set_defaults(run=run_release)
 
 
@@ -30,9 +33,12 @@ def run_release(args: Any) -> int:
     """Release every solution notebook, or none."""
     from nst_lab.grading.release import release_paths
 
-    written = release_paths(args.src, args.out)
+    written = release_paths(args.src, args.out, exam=args.exam)
     for path in written:
         print(f"wrote {path}")
+    if args.exam:
+        print("note: release.json holds the exam's answers: keep it for `nst-lab grade --course`, hand out only "
+              "the notebooks", file=sys.stderr)
     return 0
 
 
@@ -132,15 +138,16 @@ def _seed(args: Any) -> tuple[int, str]:
     return 2 + secrets.randbelow(4_000_000 - 2), "random"
 
 
-def _manifest(args: Any) -> dict[str, list[str]]:
+def _manifest(args: Any) -> tuple[dict[str, list[str]], dict[str, Any]]:
+    """The course's notebooks and their exercises, and an exam's answer key (empty without an exam)."""
     from nst_lab.files import DATA_DIR
-    from nst_lab.grading.release import MANIFEST, read_manifest
+    from nst_lab.grading.release import MANIFEST, read_answer_key, read_manifest
 
     path = Path(args.course) if args.course else DATA_DIR.parent / "notebooks" / MANIFEST
     manifest = read_manifest(path)
     if args.course and not manifest:
         raise GradeUsageError(f"--course {args.course}: not a release manifest (nst-lab release writes {MANIFEST})")
-    return manifest
+    return manifest, read_answer_key(path)
 
 
 def _probe_sandbox(no_sandbox: bool) -> None:
@@ -172,7 +179,7 @@ def run_grade(args: Any) -> int:
     for name in only or []:
         if name not in POINTS:
             raise GradeUsageError(f"--exercises: {name!r} is not one of {', '.join(POINTS)}")
-    files, manifest = collect_students(args.submissions), _manifest(args)
+    files, (manifest, answers) = collect_students(args.submissions), _manifest(args)
     _probe_sandbox(args.no_sandbox)
     out = Path(args.out)
     try:
@@ -181,7 +188,8 @@ def run_grade(args: Any) -> int:
         raise GradeUsageError(f"-o {out}: cannot create the folder ({exc.strerror})") from None
     seed, source = _seed(args)
     load_tensorflow()  # quietly, before the judges import it
-    settings = Settings(seed, args.timeout, tuple(points.items()), sandbox=not args.no_sandbox)
+    settings = Settings(seed, args.timeout, tuple(points.items()), sandbox=not args.no_sandbox,
+                        answers=tuple(sorted((k, json.dumps(v)) for k, v in answers.items())))
     subs = [read_submission(path, name, student=who) for path, name, who in files]
     started = time.monotonic()
     rows = grade_all(subs, assign_exercises(subs, manifest, only), settings, args.workers,

@@ -14,6 +14,7 @@ Lesson: the instructors' section of README.md.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import stat
 import time
@@ -23,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from nst_lab.exercises.markers import graded_name, graded_question
-from nst_lab.exercises.questions import QUESTION_POINTS, QUESTIONS, grade_answer
+from nst_lab.exercises.questions import NO_KEY, QUESTION_POINTS, QUESTIONS, grade_answer
 from nst_lab.files import load_json_bounded
 from nst_lab.grading.runner import KitServer, ServerDied, Settings
 
@@ -244,8 +245,9 @@ def _exercise(sub: Submission, name: str, settings: Settings, server: KitServer,
     if sub.error:
         return judge_one(name, {"status": "error", "note": "not graded: the file is not a readable notebook"},
                          settings.seed, points)
-    if name in QUESTIONS:  # read here, never run
-        return grade_answer(name, sub.answers.get(name), points)
+    if name in QUESTIONS:  # read here, never run; an exam's against its key, from the course file
+        key = dict(settings.answers)
+        return grade_answer(name, sub.answers.get(name), points, json.loads(key[name]) if name in key else NO_KEY)
     if name not in sub.sources:
         note = (f"no cell marked `# GRADED FUNCTION: {name}` (or with nbgrader grade_id {name!r}): "
                 "was it deleted or renamed?")

@@ -107,7 +107,8 @@ def write_reports(rows: Sequence[dict[str, Any]], out: Path, settings: Settings,
     for r in rows:
         r["feedback"] = f"feedback/{feedback_name(r['submission'])}"
     summary = {"points": dict(settings.points), "timeout_s": settings.timeout, "seed": settings.seed,
-               "seed_source": seed_source, "sandbox": settings.sandbox, "submissions": list(rows)}
+               "seed_source": seed_source, "sandbox": settings.sandbox, "exam": bool(settings.answers),
+               "submissions": list(rows)}
     text = json.dumps(summary, indent=1, ensure_ascii=True) + "\n"
     atomic_write_text(out / "grades.csv", buffer.getvalue())
     atomic_write_text(out / "grades.json", text)

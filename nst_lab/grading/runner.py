@@ -48,6 +48,7 @@ class Settings:
     points: tuple[tuple[str, float], ...] = ()
     single_thread: bool = False
     sandbox: bool = True  # False: the instructor's --no-sandbox, student code with their rights
+    answers: tuple[tuple[str, str], ...] = ()  # an exam's key: question -> its answer as JSON (course file)
 
 
 class ServerDied(Exception):

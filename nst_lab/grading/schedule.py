@@ -85,7 +85,7 @@ def grade_all(subs: Sequence[Submission], expected: dict[str, list[str]], settin
     from tqdm import tqdm
 
     batch_end = None if batch_timeout is None else time.monotonic() + batch_timeout
-    single = Settings(settings.seed, settings.timeout, settings.points, True, settings.sandbox)
+    single = Settings(settings.seed, settings.timeout, settings.points, True, settings.sandbox, settings.answers)
     pending, rows = round_robin(subs), [{} for _ in subs]  # type: list[int], list[dict[str, Any]]
     used: dict[str, float] = defaultdict(float)  # student -> seconds their notebooks took
     busy: set[str] = set()
