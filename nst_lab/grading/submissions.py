@@ -81,13 +81,15 @@ def assign_exercises(subs: Sequence[Submission], manifest: dict[str, list[str]],
                      ) -> dict[str, list[str]]:
     """Submission name -> its exercises, with one graded notebook per course notebook per student.
 
-    A student's notebooks are taken readable ones first, a file named as the notebook it claims to be
-    first, then by name; a notebook whose course notebooks are all taken already is an extra copy:
-    noted, graded on nothing, and so never added to the student's points or maximum.
+    A student's notebooks are taken readable ones first, then those holding graded cells, then a file
+    named as the notebook it claims to be, then by name; a notebook whose course notebooks are all taken
+    already is an extra copy: noted, graded on nothing, and so never added to the student's points or
+    maximum.
     """
     expected: dict[str, list[str]] = {}
     counted: dict[tuple[str, str], str] = {}  # (student, course notebook) -> the submission that counts
-    for sub in sorted(subs, key=lambda s: (bool(s.error), s.identity != s.path.stem, s.name)):
+    for sub in sorted(subs, key=lambda s: (bool(s.error), not (s.sources or s.answers), s.identity != s.path.stem,
+                                           s.name)):
         names = expected_exercises(sub, manifest, only)
         keys = ["*"] if only else course_notebooks(sub, manifest)
         taken = [key for key in keys if (sub.student, key) in counted]
