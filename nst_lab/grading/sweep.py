@@ -17,6 +17,8 @@ import os
 import signal
 import time
 
+SETTLE_SECONDS = 120.0  # the longest the server waits for an ended exercise's processes to be gone
+
 
 def clean_namespace() -> None:
     """Kill every process of the sandbox but this one, remove SysV IPC objects, empty the scratch folder.
@@ -32,6 +34,13 @@ def clean_namespace() -> None:
             pass
         _reap()
         time.sleep(0.001)
+    # Then wait until they are gone, zombies included: an exercise's dying PID namespace is emptied by the
+    # kernel asynchronously, and until then its processes still count against the next exercise's
+    # process limit (a fork loop's hundreds would starve its TensorFlow threads).
+    deadline = time.monotonic() + SETTLE_SECONDS
+    while others_alive(zombies=True) and time.monotonic() < deadline:
+        _reap()
+        time.sleep(0.01)
     _reap()
     _remove_sysv_ipc()
     empty(os.environ.get("TMPDIR", "/tmp"))
@@ -47,8 +56,9 @@ def _reap() -> None:
             return
 
 
-def others_alive() -> bool:
-    """Whether any process but PID 1 and this one is alive (zombies waiting for their reaper are not)."""
+def others_alive(zombies: bool = False) -> bool:
+    """Whether any process but PID 1 and this one is alive (zombies waiting for their reaper count only
+    with ``zombies``)."""
     me = os.getpid()
     for name in os.listdir("/proc"):
         if name.isdigit() and int(name) not in (1, me):
@@ -57,7 +67,7 @@ def others_alive() -> bool:
                     state = stat.read().rpartition(")")[2].split()[0]
             except (OSError, IndexError):
                 continue
-            if state not in ("Z", "X"):
+            if zombies or state not in ("Z", "X"):
                 return True
     return False
 

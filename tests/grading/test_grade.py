@@ -420,6 +420,18 @@ def test_csv_cells_never_start_a_formula(text: str, cell: str) -> None:
     assert report.csv_cell(text) == cell
 
 
+@pytest.mark.parametrize("char", ["\u202e", "\u2066", "\u2069", "\u061c", "\u200b", "\u200d", "\u2060", "\ufeff",
+                                  "\u00ad", "\x1b", "\x7f", "\x85", "\u2028", "\ue000"])
+def test_reports_escape_every_control_bidi_and_zero_width_character(char: str) -> None:
+    """A name or an exception text with an invisible or reordering character reaches no report as that character."""
+    text = f"alice{char}gpj.ipynb raised Evil{char}Error"
+    for out in (report.plain(text), report.md(text), report.csv_cell(text), grading.safe_text(text),
+                report.feedback_name(text), report.feedback_markdown({"submission": text, "total": 0, "max": 1,
+                                                                     "exercises": {}, "notes": [text]})):
+        assert char not in out
+    assert f"\\u{ord(char):04x}" in report.plain(text) and "alice" in report.plain(text)
+
+
 def test_feedback_text_is_escaped_and_names_are_unique() -> None:
     line = report.md("<script>alert(1)</script>\n## total_cost: 5 / 5 **bold** [x](y) `z`")
     assert "<script>" not in line and "\n" not in line and "&lt;script&gt;" in line
