@@ -1,6 +1,6 @@
 """Checks that notebooks call after each graded function: pass or fail, and why.
 
-``check_<name>(fn)`` runs the spec of ``name`` (``nst_lab.grading.specs``) on your function with
+``check_<name>(fn)`` runs the spec of ``name`` (``nst_lab.exercises.specs``) on your function with
 public inputs and prints ``All tests passed``, or raises CheckFailed naming the likely mistake.
 The grader runs the same specs on hidden inputs, in a separate process.
 
@@ -13,19 +13,20 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from nst_lab.errors import CheckFailed
-from nst_lab.grading.judging import PASS_MESSAGE, PUBLIC_SEED, CaseResult
+from nst_lab.exercises.judging import PASS_MESSAGE, PUBLIC_SEED, CaseResult
 
-__all__ = ["CheckFailed", "PASS_MESSAGE", "PUBLIC_SEED", "check_question", "report", "run_check"]
+__all__ = ["CheckFailed", "PASS_MESSAGE", "PUBLIC_SEED", "check_answer_form", "check_question", "report", "run_check"]
+RECORDED_MESSAGE = "Answer recorded: its form is right; it is graded after the deadline"
 
 
 def run_check(name: str, fn: Callable[..., Any], seed: int = PUBLIC_SEED) -> list[CaseResult]:
     """Run every case of ``name``'s spec against ``fn`` in this process."""
-    from nst_lab.grading.specs import SPECS
+    from nst_lab.exercises.specs import SPECS
 
     if not callable(fn):
         raise CheckFailed(f"check_{name} expected your function {name}, got {type(fn).__name__}")
-    from nst_lab.grading.kit import run_plan
-    from nst_lab.grading.references import prelude_namespace
+    from nst_lab.exercises.kit import run_plan
+    from nst_lab.exercises.references import prelude_namespace
 
     spec = SPECS[name]
     namespace = prelude_namespace(spec.prelude) if spec.prelude else {}
@@ -46,11 +47,24 @@ def report(name: str, results: Sequence[CaseResult]) -> None:
 
 def check_question(name: str, answer: Any) -> None:
     """Check your answer to question ``name``: prints '{PASS_MESSAGE}' or raises CheckFailed with a hint."""
-    from nst_lab.grading.questions import QUESTIONS
+    from nst_lab.exercises.questions import QUESTIONS
 
     if name not in QUESTIONS:
         raise CheckFailed(f"{name!r} is not one of the questions {', '.join(QUESTIONS)}")
     report(name, [QUESTIONS[name].judge(answer)])
+
+
+def check_answer_form(name: str, answer: Any) -> None:
+    """An exam's check: prints that the answer has the right form (a number, a shape, one of the letters), or
+    raises CheckFailed saying what form is expected. It knows no answer: the grader has the key."""
+    from nst_lab.exercises.questions import QUESTIONS
+
+    if name not in QUESTIONS:
+        raise CheckFailed(f"{name!r} is not one of the questions {', '.join(QUESTIONS)}")
+    problem = QUESTIONS[name].form(answer)
+    if problem:
+        raise CheckFailed(problem)
+    print(RECORDED_MESSAGE)
 
 
 def _checker(name: str) -> Callable[[Callable[..., Any]], None]:

@@ -162,3 +162,42 @@ def test_each_subpackage_declares_all_and_every_name_resolves(name):
         except AttributeError as exc:
             missing.append(f"{export}: {exc}")
     assert not missing, missing
+
+
+def _all_imports_of(module: str, path: Path) -> set[str]:
+    """Like ``_imports_of``, counting imports inside functions too (they run when the function does)."""
+    package = module if path.name == "__init__.py" else module.rpartition(".")[0]
+    tree = ast.parse(path.read_text(), str(path))
+    hidden = {id(n) for block in ast.walk(tree) if isinstance(block, ast.If) and _is_type_checking(block.test)
+              for n in ast.walk(block)}  # type checkers' imports never run
+    targets: set[str] = set()
+    for node in ast.walk(tree):
+        if id(node) in hidden:
+            continue
+        if isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = package.split(".")[: len(package.split(".")) - (node.level - 1)] if node.level else []
+            source = ".".join(base + ([node.module] if node.module else [])) if node.level else node.module or ""
+            names = [source] + [f"{source}.{alias.name}" for alias in node.names]
+        else:
+            continue
+        targets.update(n for name in names if name.startswith("nst_lab.") for n in _with_packages(name)
+                       if n in MODULES and n != "nst_lab")
+    targets.discard(module)
+    return targets
+
+
+def test_the_student_side_never_imports_the_graders_side():
+    """checks.py and nst_lab/exercises/ (what a student's notebook runs) import nothing of nst_lab/grading/."""
+    student = {m: p for m, p in MODULES.items() if m == "nst_lab.checks" or m.startswith("nst_lab.exercises")}
+    reached = {m: sorted(t for t in _all_imports_of(m, p) if t.startswith("nst_lab.grading"))
+               for m, p in student.items()}
+    assert not {m: t for m, t in reached.items() if t}
+
+
+def test_no_import_cycle_in_grading_and_exercises_even_inside_functions():
+    scope = {m: p for m, p in MODULES.items() if m.startswith(("nst_lab.grading", "nst_lab.exercises"))}
+    graph = {m: {t for t in _all_imports_of(m, p) if t in scope} for m, p in scope.items()}
+    cycle = _find_cycle(graph)
+    assert cycle is None, "import cycle: " + " -> ".join(cycle or [])

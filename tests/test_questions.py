@@ -8,7 +8,7 @@ import nbformat
 import pytest
 
 from nst_lab.checks import CheckFailed, check_question
-from nst_lab.grading.questions import QUESTIONS, digest, grade_answer, read_answer
+from nst_lab.exercises.questions import QUESTIONS, digest, grade_answer, read_answer
 
 ROOT = Path(__file__).resolve().parent.parent
 RIGHT = {"block1_conv1_parameters": 1792, "preprocess_zero_input": (0.485, 0.458, 0.408),
@@ -118,7 +118,7 @@ def test_a_number_too_large_for_a_float_scores_zero_without_crashing_the_judge(n
 
 # ----------------------------------------------------------------- the notebooks
 def _question_cells(stem: str) -> list[tuple[int, str]]:
-    from nst_lab.grading.questions import graded_question
+    from nst_lab.exercises.questions import graded_question
 
     nb = nbformat.read(ROOT / "notebooks" / "solutions" / f"{stem}.ipynb", as_version=4)
     return [(i, graded_question(c.source)) for i, c in enumerate(nb.cells)

@@ -14,20 +14,19 @@ Lesson: the instructors' section of README.md.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import stat
-import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from nst_lab.errors import GradeUsageError
+from nst_lab.exercises.markers import graded_name, graded_question
+from nst_lab.exercises.questions import NO_KEY, QUESTION_POINTS, QUESTIONS, grade_answer
 from nst_lab.files import load_json_bounded
-from nst_lab.grading.questions import QUESTION_POINTS, QUESTIONS, grade_answer, graded_question
-from nst_lab.grading.release import graded_name
-from nst_lab.grading.runner import KitServer, Settings, produce_all
+from nst_lab.grading.runner import KitServer, ServerDied, Settings
 
 # Points of each graded function (questions: QUESTION_POINTS); `nst-lab grade --points name=N` overrides.
 POINTS: dict[str, float] = {
@@ -46,20 +45,22 @@ SECRET_ENV = "NST_LAB_GRADER_SECRET"  # set it (or pass --seed) so a regrade rep
 MAX_NOTEBOOK_BYTES = 20 * 1024 * 1024
 MAX_JSON_DEPTH = 64
 MAX_CELL_CHARS = 1_000_000  # a graded cell longer than this is not run
-NOTEBOOK_TIMEOUT = 600.0  # seconds for all exercises of one notebook
 
 
 def hidden_seed(secret: str) -> int:
     """A seed derived from a secret, never the notebooks' public seed."""
-    from nst_lab.grading.judging import PUBLIC_SEED
+    from nst_lab.exercises.judging import PUBLIC_SEED
 
     seed = int(hashlib.sha256(secret.encode()).hexdigest(), 16) % 4_000_000 + 2
     return seed + 1 if seed == PUBLIC_SEED else seed
 
 
 def safe_text(text: str, limit: int = 500) -> str:
-    """Text that any report can hold: lone surrogates (undecodable file names) replaced, trimmed."""
-    return text.encode("utf-8", "surrogatepass").decode("utf-8", "replace")[:limit]
+    """Text that any report can hold: lone surrogates (undecodable file names) replaced, invisible and
+    bidi characters written as ``\\uXXXX`` (``report.visible``), trimmed."""
+    from nst_lab.grading.report import visible
+
+    return visible(text.encode("utf-8", "surrogatepass").decode("utf-8", "replace"))[:limit]
 
 
 @dataclass
@@ -73,6 +74,7 @@ class Submission:
     answers: dict[str, str] = field(default_factory=dict)  # question name -> answer cell source (never run)
     error: str = ""
     flags: list[str] = field(default_factory=list)  # notes for the instructor (links, copies)
+    student: str = ""  # who handed it in: the first folder below the one passed (``collect_students``)
 
 
 def _read_capped(path: Path) -> bytes:
@@ -112,9 +114,12 @@ def _grade_id(cell: dict[str, Any]) -> str | None:
     return grade_id if isinstance(grade_id, str) else None
 
 
-def read_submission(path: Path, name: str, graded: Sequence[str] = tuple(POINTS)) -> Submission:
-    """Find the graded cells of a notebook; a broken, foreign or hostile file gets ``error`` set."""
-    sub = Submission(safe_text(name), path, identity=path.stem)
+def read_submission(path: Path, name: str, graded: Sequence[str] = tuple(POINTS), student: str = "") -> Submission:
+    """Find the graded cells of a notebook; a broken, foreign or hostile file gets ``error`` set.
+
+    ``student`` tells who handed it in (default: the first folder of ``name``).
+    """
+    sub = Submission(safe_text(name), path, identity=path.stem, student=student or name.split("/")[0])
     if path.is_symlink():
         sub.error = "it is a link to another file, not a notebook handed in: not graded"
         return sub
@@ -149,47 +154,6 @@ def read_submission(path: Path, name: str, graded: Sequence[str] = tuple(POINTS)
     return sub
 
 
-def collect(paths: Sequence[str]) -> list[tuple[Path, str]]:
-    """(path, report name) of every submission: files as given, folders searched without following links.
-
-    A notebook found in folder ``alice`` is named ``alice/<path inside it>``. Links, FIFOs and
-    other non-regular ``.ipynb`` entries are kept (they get 0 with a note), never followed.
-    """
-    found: list[tuple[Path, str]] = []
-    for text in paths:
-        path = Path(text)
-        if path.is_dir() and not path.is_symlink():
-            found += [(nb, f"{path.resolve().name}/{nb.relative_to(path).as_posix()}") for nb in _walk(path)]
-        elif path.exists() or path.is_symlink():
-            found.append((path, path.name))
-        else:
-            raise GradeUsageError(f"{safe_text(text)} does not exist")
-    if not found:
-        raise GradeUsageError(f"no .ipynb notebooks found in {safe_text(', '.join(paths))}")
-    names: dict[str, int] = {}
-    for _, name in found:
-        names[name] = names.get(name, 0) + 1
-    return [(p, n if names[n] == 1 else safe_text(str(p))) for p, n in found]
-
-
-def _walk(folder: Path) -> list[Path]:
-    out: list[Path] = []
-    stack = [folder]
-    while stack:
-        here = stack.pop()
-        try:
-            entries = sorted(os.scandir(here), key=lambda e: e.name)
-        except OSError:
-            continue
-        for entry in entries:
-            if entry.is_dir(follow_symlinks=False):
-                if entry.name != ".ipynb_checkpoints":
-                    stack.append(Path(entry.path))
-            elif entry.name.endswith(".ipynb"):
-                out.append(Path(entry.path))
-    return sorted(out)
-
-
 def expected_exercises(sub: Submission, manifest: dict[str, list[str]], only: Sequence[str] | None) -> list[str]:
     """The exercises ``sub`` is graded on: the course's list for the notebook it claims to be and for
     its file name, and for every course notebook that owns a graded cell it holds; every exercise when
@@ -212,7 +176,7 @@ def expected_exercises(sub: Submission, manifest: dict[str, list[str]], only: Se
 
 def judge_one(name: str, worker: dict[str, Any], seed: int, points: float) -> dict[str, Any]:
     """Judge one worker result with the spec, in this process; returns the exercise's report."""
-    from nst_lab.grading.specs import SPECS
+    from nst_lab.exercises.specs import SPECS
 
     report: dict[str, Any] = {"points": 0.0, "max": points, "passed": 0, "cases": [], "note": "",
                               "cpu_s": worker.get("cpu_s", 0.0) if isinstance(worker.get("cpu_s"), float) else 0.0}
@@ -233,117 +197,115 @@ def judge_one(name: str, worker: dict[str, Any], seed: int, points: float) -> di
 
 def job_for(name: str, source: str, seed: int, budget: float) -> dict[str, Any]:
     """What the sandbox receives for one exercise: no seed, no secret, no reference of ``name``."""
-    from nst_lab.grading.references import prelude
-    from nst_lab.grading.specs import SPECS
+    from nst_lab.exercises.references import prelude
+    from nst_lab.exercises.specs import SPECS
 
     spec = SPECS[name]
     return {"name": name, "cell": source, "prelude": prelude((*spec.depends, *spec.prelude, "clip_0_1"), exclude=name),
             "plan": spec.plan(seed), "budget": budget}
 
 
+MIN_EXERCISE_SECONDS = 1.0  # an exercise is not started with less time than this left
+
+
+@dataclass(frozen=True)
+class Clock:
+    """The time one notebook may use: the batch's end (a ``time.monotonic()`` instant, None: no end) and
+    its own budget in seconds (its notebook budget, or what its student has left, ``why`` says which)."""
+
+    batch_end: float | None = None
+    seconds: float | None = None
+    why: str = "notebook time"
+
+    def start(self) -> Clock:
+        """The same clock with the notebook's budget turned into an end instant (call when it starts)."""
+        end = None if self.seconds is None else time.monotonic() + self.seconds
+        return Clock(self.batch_end, end, self.why)
+
+    def budget(self, timeout: float) -> tuple[float, str]:
+        """(seconds the next exercise may take, "") or (0, why it must not start) on a started clock."""
+        now = time.monotonic()
+        if self.batch_end is not None and self.batch_end - now < MIN_EXERCISE_SECONDS:
+            return 0.0, "batch time"
+        if self.seconds is not None and self.seconds - now < MIN_EXERCISE_SECONDS:
+            return 0.0, self.why
+        ends = [end - now for end in (self.batch_end, self.seconds) if end is not None]
+        return min([timeout, *ends]), ""
+
+
+def unfinished(points: float, why: str) -> dict[str, Any]:
+    """The report on an exercise not graded for lack of time: 0 of its maximum, and why."""
+    return {"points": 0.0, "max": points, "passed": 0, "cases": [], "note": f"not graded ({why})", "cpu_s": 0.0,
+            "unfinished": why}
+
+
+def _exercise(sub: Submission, name: str, settings: Settings, server: KitServer, clock: Clock,
+              points: float) -> dict[str, Any]:
+    """The report on one exercise of ``sub``: read (a question) or run in the sandbox and judged here."""
+    if sub.error:
+        return judge_one(name, {"status": "error", "note": "not graded: the file is not a readable notebook"},
+                         settings.seed, points)
+    if name in QUESTIONS:  # read here, never run; an exam's against its key, from the course file
+        key = dict(settings.answers)
+        return grade_answer(name, sub.answers.get(name), points, json.loads(key[name]) if name in key else NO_KEY)
+    if name not in sub.sources:
+        note = (f"no cell marked `# GRADED FUNCTION: {name}` (or with nbgrader grade_id {name!r}): "
+                "was it deleted or renamed?")
+        return judge_one(name, {"status": "error", "note": note}, settings.seed, points)
+    if not sub.sources[name]:
+        return judge_one(name, {"status": "error", "note": "not run"}, settings.seed, points)
+    budget, why = clock.budget(settings.timeout)
+    if why:
+        return unfinished(points, why)
+    try:
+        result = server.run(job_for(name, sub.sources[name], settings.seed, budget))
+    except ServerDied as exc:
+        result = {"status": "error", "note": str(exc)}
+    return judge_one(name, result, settings.seed, points)
+
+
 def grade_submission(sub: Submission, expected: Sequence[str], settings: Settings,
-                     server: KitServer | None = None, deadline: float | None = None) -> dict[str, Any]:
-    """Grade one notebook: run its functions in the sandbox, judge them here, add up the points."""
+                     server: KitServer | None = None, clock: Clock | None = None) -> dict[str, Any]:
+    """Grade one notebook: run its functions in the sandbox, judge them here, add up the points.
+
+    Exercises that the clock leaves no time for are reported "not graded (batch time)" (or notebook or
+    student time) with their maximum, and the row is marked ``incomplete`` when the batch time ran out.
+    """
     points = {**ALL_POINTS, **dict(settings.points)}
     row: dict[str, Any] = {"submission": sub.name, "path": safe_text(str(sub.path)), "exercises": {},
                            "notes": list(sub.flags)}
     if sub.error:
         row["notes"].append(sub.error)
-    late = deadline is not None and time.monotonic() > deadline
-    jobs = {} if sub.error or late else {n: job_for(n, sub.sources[n], settings.seed, settings.timeout)
-                                         for n in expected if n in POINTS and n in sub.sources and sub.sources[n]}
-    results = produce_all(jobs, settings, server)
-    for name in expected:
-        result: dict[str, Any]
-        if sub.error:
-            result = {"status": "error", "note": "not graded: the file is not a readable notebook"}
-        elif late:
-            result = {"status": "error", "note": "not graded: the batch's time limit ran out"}
-        elif name in QUESTIONS:  # read here, never run
-            result = {"status": "question", "source": sub.answers.get(name)}
-        elif name not in sub.sources:
-            result = {"status": "error", "note": f"no cell marked `# GRADED FUNCTION: {name}` "
-                                                 f"(or with nbgrader grade_id {name!r}): was it deleted or renamed?"}
-        else:
-            result = results.get(name, {"status": "error", "note": "not run"})
-        report = (grade_answer(name, result["source"], points[name]) if result.get("status") == "question"
-                  else judge_one(name, result, settings.seed, points[name]))
-        row["exercises"][name] = report
-        if report["note"]:
-            row["notes"].append(f"{name}: {report['note']}")
+    own = server is None
+    server = server or KitServer(settings)
+    started = time.monotonic()
+    try:
+        if any(n in POINTS and sub.sources.get(n) for n in expected) and not sub.error:
+            server.ensure_started()  # TensorFlow's start-up is not the notebook's time
+        running = (clock or Clock()).start()
+        for name in expected:
+            report = _exercise(sub, name, settings, server, running, points[name])
+            row["exercises"][name] = report
+            if report["note"]:
+                row["notes"].append(f"{name}: {report['note']}")
+    finally:
+        if own:
+            server.close()
     row["total"] = round(sum(r["points"] for r in row["exercises"].values()), 2)
     row["max"] = round(sum(r["max"] for r in row["exercises"].values()), 2)
+    row["incomplete"] = any(r.get("unfinished") == "batch time" for r in row["exercises"].values())
+    row["seconds"] = round(time.monotonic() - started, 3)
     return row
 
 
-_SERVER: KitServer | None = None
-
-
-def _pool_init(settings: Settings) -> None:
-    global _SERVER
-    os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, 2)  # TensorFlow's native logs would tear the progress bar
-    import tensorflow as tf
-
-    tf.config.threading.set_intra_op_parallelism_threads(1)
-    tf.config.threading.set_inter_op_parallelism_threads(1)
-    import nst_lab.grading.specs  # noqa: F401  (the judges load before any student code runs)
-
-    _SERVER = KitServer(settings)
-    import multiprocessing.util
-
-    multiprocessing.util.Finalize(None, _SERVER.close, exitpriority=10)  # the sandbox ends with this process
-
-
-def _grade_task(args: tuple[Submission, list[str], Settings, float | None]) -> dict[str, Any]:
-    sub, expected, settings, deadline = args
-    try:
-        return grade_submission(sub, expected, settings, _SERVER, deadline)
-    except Exception as exc:  # never lose the batch to one notebook, nor let it shrink its maximum
-        note = f"not graded: the grader failed on it ({type(exc).__name__})"
-        points = {**ALL_POINTS, **dict(settings.points)}
-        exercises: dict[str, dict[str, Any]] = {
-            n: {"points": 0.0, "max": points[n], "passed": 0, "cases": [], "note": note, "cpu_s": 0.0}
-            for n in expected}
-        return {"submission": sub.name, "path": safe_text(str(sub.path)), "exercises": exercises, "total": 0.0,
-                "max": round(sum(points[n] for n in expected), 2), "notes": [note]}
-
-
-def grade_all(subs: Sequence[Submission], expected: dict[str, list[str]], settings: Settings, workers: int,
-              progress: bool = True, batch_timeout: float | None = None) -> list[dict[str, Any]]:
-    """Grade every submission, ``workers`` at a time, with a progress bar; rows in input order."""
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
-
-    from tqdm import tqdm
-
-    deadline = None if batch_timeout is None else time.monotonic() + batch_timeout
-    single = Settings(settings.seed, settings.timeout, settings.points, True, settings.sandbox)
-    tasks = [(s, expected[s.name], single, deadline) for s in subs]
-    bar = tqdm(total=len(tasks), desc="grading", unit="notebook", disable=not progress, file=sys.stderr)
-    rows: list[dict[str, Any]] = []
-    context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=max(1, min(workers, len(tasks))), initializer=_pool_init,
-                             initargs=(single,), mp_context=context) as pool:
-        for row in pool.map(_grade_task, tasks):
-            rows.append(row)
-            bar.update()
-    bar.close()
-    flag_copies(subs, rows)
-    return rows
-
-
-def flag_copies(subs: Sequence[Submission], rows: list[dict[str, Any]]) -> None:
-    """Note on every row whose graded code is identical to that of a submission from another folder."""
-    groups: dict[str, list[int]] = {}
-    for index, sub in enumerate(subs):
-        code = "\n".join(f"{k}\n{v}" for k, v in sorted(sub.sources.items()) if v.strip())
-        if code and "NotImplementedError" not in code:
-            groups.setdefault(hashlib.sha256(code.encode("utf-8", "surrogatepass")).hexdigest(), []).append(index)
-    for members in groups.values():
-        folders = {subs[i].name.split("/")[0] for i in members}
-        if len(folders) > 1:
-            for i in members:
-                others = ", ".join(subs[j].name for j in members if j != i)
-                rows[i]["notes"].append(f"its graded code is identical to {others}'s (a copy?)")
+def failed_row(sub: Submission, expected: Sequence[str], settings: Settings, note: str,
+               why: str = "") -> dict[str, Any]:
+    """The row of a notebook that was not graded (the grader failed on it, or no time was left): 0 of
+    its whole maximum, with a note."""
+    points = {**ALL_POINTS, **dict(settings.points)}
+    exercises = {n: (unfinished(points[n], why) if why else
+                     {"points": 0.0, "max": points[n], "passed": 0, "cases": [], "note": note, "cpu_s": 0.0})
+                 for n in expected}
+    return {"submission": sub.name, "path": safe_text(str(sub.path)), "exercises": exercises, "total": 0.0,
+            "max": round(sum(points[n] for n in expected), 2), "notes": [*sub.flags, note],
+            "incomplete": why == "batch time", "seconds": 0.0}

@@ -1,6 +1,7 @@
 """The sandbox's start-up check: a tiny program run inside reports facts, and each promise is judged.
 
-Checked: it runs; in a fresh PID namespace under PID 1 and seeing no other process; only ``lo``, and
+Checked: it runs; in a fresh PID namespace under PID 1 and seeing no other process; a read-only root;
+user namespaces of its own possible for each exercise; only ``lo``, and
 a loopback listener of this process unreachable; HOME a writable tmpfs; the Python environment
 read-only; no capabilities and not root; the environment exactly ``env``; every rlimit in force.
 Opted out (``enabled=False``), only the environment, the working folder and the rlimits are checked.
@@ -17,13 +18,14 @@ import subprocess
 import sys
 from typing import Any
 
-from nst_lab.grading.sandbox import _OPT_OUT, SANDBOX_HOME, Sandbox, SandboxUnavailable
+from nst_lab.grading.sandbox import OPT_OUT, SANDBOX_HOME, Sandbox, SandboxUnavailable
 
 
 def probe(sandbox: Sandbox, timeout: float = 60.0) -> None:
     """Run a tiny Python program inside and check every promise holds; SandboxUnavailable (one line) if not.
 
-    Checked: it runs; in a fresh PID namespace under PID 1 and seeing no other process; only ``lo``, and a
+    Checked: it runs; in a fresh PID namespace under PID 1 and seeing no other process; a read-only root;
+    user namespaces of its own possible for each exercise; only ``lo``, and a
     loopback listener of this process unreachable; HOME a writable tmpfs; the Python environment read-only;
     no capabilities and not root; the environment exactly ``env``; every rlimit in force. Opted out, only
     the environment, the working folder and the rlimits are checked.
@@ -34,9 +36,10 @@ def probe(sandbox: Sandbox, timeout: float = 60.0) -> None:
         listener.listen(1)
         port = listener.getsockname()[1]
         try:
-            done = sandbox.run([sys.executable, "-I", "-c", _PROBE, str(os.getpid()), str(port)], timeout=timeout)
+            done = sandbox.run([sys.executable, "-I", "-c", _PROBE, str(os.getpid()), str(port),
+                                ("sandboxed" if sandbox.enabled else "opted-out")], timeout=timeout)
         except subprocess.TimeoutExpired:
-            raise SandboxUnavailable(f"the sandbox check did not finish in {timeout:g} s, {_OPT_OUT}") from None
+            raise SandboxUnavailable(f"the sandbox check did not finish in {timeout:g} s, {OPT_OUT}") from None
     finally:
         listener.close()
     if done.returncode != 0:
@@ -48,14 +51,14 @@ def probe(sandbox: Sandbox, timeout: float = 60.0) -> None:
                 " (user namespaces unavailable? sysctl kernel.unprivileged_userns_clone=1, or in a container"
                 " allow bwrap's namespaces)"
             )
-        raise SandboxUnavailable(f"the sandbox could not start: {why}{hint}; {_OPT_OUT}")
+        raise SandboxUnavailable(f"the sandbox could not start: {why}{hint}; {OPT_OUT}")
     try:
         facts = json.loads(done.stdout.decode().strip().splitlines()[-1])
     except (ValueError, IndexError):
-        raise SandboxUnavailable(f"the sandbox check printed no result; {_OPT_OUT}") from None
+        raise SandboxUnavailable(f"the sandbox check printed no result; {OPT_OUT}") from None
     problems = _judge(sandbox, facts)
     if problems:
-        raise SandboxUnavailable(f"the sandbox does not hold here: {'; '.join(problems)}; {_OPT_OUT}")
+        raise SandboxUnavailable(f"the sandbox does not hold here: {'; '.join(problems)}; {OPT_OUT}")
 
 def _judge(sandbox: Sandbox, facts: dict[str, Any]) -> list[str]:
     """What is wrong in the facts the probe program reported (empty when all promises hold)."""
@@ -89,6 +92,10 @@ def _judge(sandbox: Sandbox, facts: dict[str, Any]) -> list[str]:
         problems.append(f"the Python environment is writable ({facts['writable']})")
     if any(facts["caps"].values()) or facts["uid"] == 0:
         problems.append(f"uid {facts['uid']} with capabilities {facts['caps']}")
+    if facts["root_writable"]:
+        problems.append("the root folder is writable")
+    if not facts["nested"]:
+        problems.append("an exercise cannot have user namespaces of its own (kernel.unprivileged_userns_clone=1?)")
     return problems
 
 
@@ -133,6 +140,18 @@ for folder in {sysconfig.get_paths()["purelib"], sys.prefix, sys.base_prefix}:
         writable.append(folder)
     except OSError:
         pass
+root_writable = False
+try:
+    if sys.argv[3] == "sandboxed":  # never on the instructor's own root
+        open("/nst_lab_probe", "w").close()
+        root_writable = True
+except OSError:
+    pass
+child = os.fork()
+if child == 0:
+    import ctypes
+    os._exit(0 if ctypes.CDLL(None).unshare(0x10000000 | 0x20000000 | 0x00020000 | 0x08000000) == 0 else 1)
+nested = os.waitstatus_to_exitcode(os.waitpid(child, 0)[1]) == 0
 caps = {}
 with open("/proc/self/status") as f:
     for line in f:
@@ -144,6 +163,7 @@ limits = {str(r): list(resource.getrlimit(r)) for r in (resource.RLIMIT_AS, reso
 print(json.dumps({"ppid": os.getppid(), "other_pids": [p for p in pids if p not in (1, me)],
                   "sees_parent": sees_parent, "interfaces": sorted(n for _, n in socket.if_nameindex()),
                   "connected": connected, "home_writable": home_writable, "home_fs": home_fs, "cwd": os.getcwd(),
-                  "writable": writable, "caps": caps, "uid": os.getuid(), "env": dict(os.environ),
+                  "writable": writable, "caps": caps, "root_writable": root_writable, "nested": nested,
+                  "uid": os.getuid(), "env": dict(os.environ),
                   "rlimits": limits}))
 """

@@ -26,43 +26,17 @@ from pathlib import Path
 from typing import Any
 
 from nst_lab.errors import ReleaseError
+from nst_lab.exercises.markers import graded_name, graded_question
 from nst_lab.files import atomic_write_text
 
 BEGIN = "### BEGIN SOLUTION"
 END = "### END SOLUTION"
 YOUR_CODE = "# YOUR CODE HERE"
 YOUR_ANSWER = "YOUR ANSWER HERE"
-MARKER = "GRADED FUNCTION:"  # a graded cell's first comment: ``# GRADED FUNCTION: name``
 MANIFEST = "release.json"  # written beside the student notebooks: notebook -> its exercises
-_DEF = re.compile(r"^\s*def\s+(\w+)\s*\(")
 _NAME = re.compile(r"[A-Za-z_]\w{0,63}")
-
-
-def marked_name(source: str, marker: str) -> str | None:
-    """The name after ``marker`` in a cell's ``# <marker> name`` comment, or None; linear in the cell's length."""
-    for line in source.splitlines():
-        text = line.strip()
-        if text.startswith("#") and marker in text:
-            rest = text[1:].strip()
-            if rest.startswith(marker):
-                match = _NAME.match(rest[len(marker):].strip())
-                if match:
-                    return match.group(0)
-    return None
-
-
-def graded_name(source: str) -> str | None:
-    """The name in a cell's ``# GRADED FUNCTION: name`` comment, or None."""
-    return marked_name(source, MARKER)
-
-
-
-
-def graded_question(source: str) -> str | None:
-    """The name in a cell's ``# GRADED QUESTION: name`` comment (an answer cell), or None."""
-    from nst_lab.grading.questions import graded_question as find
-
-    return find(source)
+_DEF = re.compile(r"^\s*def\s+(\w+)\s*\(")
+_EXAM_CHECK = re.compile(r"\bcheck_question\b")  # in an exam, every question's check checks the form only
 
 
 def _solution_id(cell: Any) -> str | None:
@@ -126,12 +100,29 @@ def strip_solutions(source: str, where: str, markdown: bool = False, answer: str
     return "\n".join(out)
 
 
-def release_notebook(nb: Any, label: str = "notebook") -> Any:
+def answer_key(nb: Any, label: str = "notebook") -> dict[str, Any]:
+    """Question name -> the answer in a solution notebook's answer cells (an exam's key); ReleaseError if unreadable."""
+    from nst_lab.exercises.questions import read_answer
+
+    key: dict[str, Any] = {}
+    for index, cell in enumerate(nb.cells, start=1):
+        name = graded_question(cell.source) if cell.cell_type == "code" else None
+        if name:
+            value, note = read_answer(name, cell.source)
+            if note or value is None:
+                why = note or "it is None"
+                raise ReleaseError(f"{_where(label, index, cell)}: no answer to put in the exam's key ({why})")
+            key[name] = value
+    return key
+
+
+def release_notebook(nb: Any, label: str = "notebook", exam: bool = False) -> Any:
     """The student version of a solution notebook (a new object; ``nb`` is not modified).
 
     Args:
         nb: an ``nbformat`` v4 notebook.
         label: how error messages name the notebook (usually its path).
+        exam: the questions' checks only check the form of an answer (``check_answer_form``), never it.
 
     Returns:
         The notebook with solution regions replaced, outputs and execution counts cleared.
@@ -147,6 +138,8 @@ def release_notebook(nb: Any, label: str = "notebook") -> Any:
         if cell.cell_type in ("code", "markdown"):
             cell.source = strip_solutions(cell.source, where, markdown=cell.cell_type == "markdown",
                                           answer=f"answer_{question}" if question else None)
+        if cell.cell_type == "code" and exam:
+            cell.source = _EXAM_CHECK.sub("check_answer_form", cell.source)
         if cell.cell_type == "code":
             cell.outputs = []
             cell.execution_count = None
@@ -155,18 +148,25 @@ def release_notebook(nb: Any, label: str = "notebook") -> Any:
                 exercises.append(name)
         cell.metadata.pop("execution", None)  # Jupyter's run times say nothing to a student
     student.metadata["nst_lab"] = {"notebook": Path(label).stem, "exercises": exercises}
+    if exam:
+        student.metadata["nst_lab"]["exam"] = True
     return student
 
 
-def release_text(text: str, label: str) -> str:
-    """Release one notebook given as JSON text; returns the student notebook's text."""
+def release_text(text: str, label: str, exam: bool = False, key: dict[str, Any] | None = None) -> str:
+    """Release one notebook given as JSON text; returns the student notebook's text.
+
+    With ``exam``, the answers of its questions are added to ``key`` (for the instructor's course file).
+    """
     import nbformat  # imported here so that `nst-lab --help` stays instant
 
     try:
         nb = nbformat.reads(text, as_version=4)  # type: ignore[no-untyped-call]
     except Exception as exc:  # nbformat raises several kinds for broken JSON
         raise ReleaseError(f"{label}: not a readable notebook ({type(exc).__name__}: {exc})") from None
-    return str(nbformat.writes(release_notebook(nb, label)))  # type: ignore[no-untyped-call]
+    if exam and key is not None:
+        key.update(answer_key(nb, label))
+    return str(nbformat.writes(release_notebook(nb, label, exam)))  # type: ignore[no-untyped-call]
 
 
 def _plan(src: Path, out: Path) -> list[tuple[Path, Path]]:
@@ -189,13 +189,17 @@ def _plan(src: Path, out: Path) -> list[tuple[Path, Path]]:
     return pairs
 
 
-def release_paths(src: str | Path, out: str | Path) -> list[Path]:
+def release_paths(src: str | Path, out: str | Path, exam: bool = False) -> list[Path]:
     """Release a notebook or a folder of notebooks into ``out``; returns the written paths.
 
-    Every notebook is released in memory first; nothing is written unless all succeed.
+    Every notebook is released in memory first; nothing is written unless all succeed. With ``exam``,
+    the answers of the questions go into ``release.json`` (``exam.answers``): the instructor's course
+    file, the only place the grader reads them from; the student notebooks check only their form.
     """
     pairs = _plan(Path(src), Path(out))
-    texts = [(target, release_text(source.read_text(encoding="utf-8"), str(source))) for source, target in pairs]
+    key: dict[str, Any] = {}
+    texts = [(target, release_text(source.read_text(encoding="utf-8"), str(source), exam, key))
+             for source, target in pairs]
     manifests: dict[Path, dict[str, list[str]]] = {}
     for target, text in texts:
         stamp = json.loads(text)["metadata"]["nst_lab"]
@@ -204,9 +208,22 @@ def release_paths(src: str | Path, out: str | Path) -> list[Path]:
     for target, text in texts:
         atomic_write_text(target, text)
     for folder, notebooks in manifests.items():
-        text = json.dumps({"notebooks": dict(sorted(notebooks.items()))}, indent=1) + "\n"
-        atomic_write_text(folder / MANIFEST, text)
+        data: dict[str, Any] = {"notebooks": dict(sorted(notebooks.items()))}
+        if exam:
+            data["exam"] = {"answers": {**read_answer_key(folder / MANIFEST), **key}}
+        atomic_write_text(folder / MANIFEST, json.dumps(data, indent=1) + "\n")
     return [target for target, _ in texts] + [folder / MANIFEST for folder in manifests]
+
+
+def read_answer_key(path: Path) -> dict[str, Any]:
+    """question name -> its answer, from an exam's release.json (empty for a course without an exam)."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    exam = data.get("exam") if isinstance(data, dict) else None
+    answers = exam.get("answers") if isinstance(exam, dict) else None
+    return {str(k): v for k, v in answers.items()} if isinstance(answers, dict) else {}
 
 
 def read_manifest(path: Path) -> dict[str, list[str]]:

@@ -15,6 +15,7 @@ import hashlib
 import io
 import json
 import re
+import unicodedata
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -23,14 +24,23 @@ from nst_lab.files import atomic_write_text
 from nst_lab.grading.runner import Settings
 
 MAX_MESSAGE = 600  # characters of one case's message in the feedback
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029]")
 _MARKDOWN = re.compile(r"([\\`*_{}\[\]()#+\-.!|>~])")
 
 
+def visible(text: str) -> str:
+    """``text`` with every character that shows nothing or reorders what follows written as ``\\uXXXX``:
+    format characters (bidi controls and isolates, zero-width spaces and joiners, the BOM, the soft
+    hyphen), control characters, line and paragraph separators, private-use and unassigned code points."""
+    if text.isascii() and text.isprintable():
+        return text
+    return "".join(f"\\u{ord(c):04x}" if unicodedata.category(c)[0] == "C" or unicodedata.category(c) in ("Zl", "Zp")
+                   else c for c in text)
+
+
 def plain(text: Any, limit: int = MAX_MESSAGE) -> str:
-    """One line of inert text: control characters and newlines become spaces, then trimmed."""
-    line = _CONTROL.sub(" ", str(text).replace("\n", " ").replace("\r", " "))
-    line = line.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
+    """One line of inert text: newlines and tabs become spaces, other invisible characters ``\\uXXXX``."""
+    line = re.sub(r"[\t\n\r\x0b\x0c]", " ", str(text))
+    line = visible(line.encode("utf-8", "surrogatepass").decode("utf-8", "replace"))
     return line if len(line) <= limit else line[: limit - 3] + "..."
 
 
@@ -97,7 +107,8 @@ def write_reports(rows: Sequence[dict[str, Any]], out: Path, settings: Settings,
     for r in rows:
         r["feedback"] = f"feedback/{feedback_name(r['submission'])}"
     summary = {"points": dict(settings.points), "timeout_s": settings.timeout, "seed": settings.seed,
-               "seed_source": seed_source, "sandbox": settings.sandbox, "submissions": list(rows)}
+               "seed_source": seed_source, "sandbox": settings.sandbox, "exam": bool(settings.answers),
+               "submissions": list(rows)}
     text = json.dumps(summary, indent=1, ensure_ascii=True) + "\n"
     atomic_write_text(out / "grades.csv", buffer.getvalue())
     atomic_write_text(out / "grades.json", text)

@@ -3,7 +3,7 @@
 Every worker the grader starts runs as ``bwrap [namespaces, mounts] -- [setpriv] -- prlimit [limits] -- COMMAND``.
 :class:`Sandbox` builds that command line (:meth:`Sandbox.argv`), starts it with pipes (:meth:`Sandbox.popen`),
 kills it with everything it started (:meth:`Sandbox.kill`) and checks at start-up that the sandbox really holds
-on this machine (:meth:`Sandbox.probe`, which raises :class:`SandboxUnavailable` with a one-line message).
+on this machine (``nst_lab.grading.probe.probe``, which raises :class:`SandboxUnavailable` with a one-line message).
 ``Sandbox(enabled=False)`` is the instructor's explicit opt-out (``--no-sandbox``): same API, only rlimits, a clean
 environment and a scratch working folder.
 
@@ -51,7 +51,7 @@ from typing import Any, cast
 __all__ = ["Limits", "Sandbox", "SandboxUnavailable", "SANDBOX_HOME", "worker_env"]
 
 SANDBOX_HOME = "/tmp"  # HOME, TMPDIR and working folder inside the sandbox (a private tmpfs)
-_OPT_OUT = "or pass --no-sandbox to run student code with the instructor's rights"
+OPT_OUT = "or pass --no-sandbox to run student code with the instructor's rights"
 _PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 _GiB = 1 << 30
 _MiB = 1 << 20
@@ -164,7 +164,7 @@ def _tool(name: str) -> str:
         path = os.path.join(folder, name)
         if os.access(path, os.X_OK):
             return path
-    raise SandboxUnavailable(f"{name} (util-linux) was not found in /usr/bin: apt-get install util-linux, {_OPT_OUT}")
+    raise SandboxUnavailable(f"{name} (util-linux) was not found in /usr/bin: apt-get install util-linux, {OPT_OUT}")
 
 
 @dataclass(frozen=True)
@@ -199,7 +199,7 @@ class Sandbox:
         found = shutil.which(self.bwrap)
         if found is None:
             raise SandboxUnavailable(
-                f"bubblewrap ({self.bwrap}) was not found: apt-get install bubblewrap (Debian/Ubuntu), {_OPT_OUT}"
+                f"bubblewrap ({self.bwrap}) was not found: apt-get install bubblewrap (Debian/Ubuntu), {OPT_OUT}"
             )
         return found
 
@@ -225,7 +225,7 @@ class Sandbox:
             options += ["--ro-bind", path, path]
         for path in self.hide:  # an empty read-only folder over what must not be seen (e.g. nst_lab itself)
             options += ["--perms", "0555", "--tmpfs", path, "--remount-ro", path]
-        return options
+        return [*options, "--remount-ro", "/dev", "--remount-ro", "/"]  # only /tmp stays writable
 
     def argv(self, command: Sequence[str]) -> list[str]:
         """The full command line running ``command`` in the sandbox (or, opted out, under ``prlimit`` only)."""
@@ -324,14 +324,3 @@ class Sandbox:
             self.kill(proc)
             raise
         return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
-
-    # -- the start-up check -----------------------------------------------------------------------------------
-
-    def probe(self, timeout: float = 60.0) -> None:
-        """Check in a tiny program that every promise holds here; SandboxUnavailable (one line) if not.
-
-        See ``nst_lab.grading.probe`` for what is checked.
-        """
-        from nst_lab.grading.probe import probe
-
-        probe(self, timeout)

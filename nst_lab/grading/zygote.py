@@ -19,10 +19,15 @@ import os
 import resource
 import signal
 import sys
+from typing import Any
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # kit.py, beside this file
 
 import kit  # noqa: E402
+import nest  # noqa: E402
+import sweep  # noqa: E402
+
+MAX_RESULT_BYTES = 32 * 1024 * 1024  # far more than any plan's numbers (the grader's cap too)
 
 
 def _read_exact(fd: int, count: int) -> bytes:
@@ -51,25 +56,76 @@ def _time_is_up(signum: int, frame: object) -> None:
     raise kit.Timeout()
 
 
-def _child(limits: dict[str, int], status_fd: int, size: int) -> None:
-    """In the forked child: limits, then one job from fd 0, its result to fd 1; never returns."""
-    os.close(status_fd)  # the fork server's status channel is not the student's
-    os.setsid()  # a process group of its own, so the server can end all of it
-    for name, value in limits.items():
-        number = getattr(resource, name)
-        soft, hard = resource.getrlimit(number)
-        value = value if hard == resource.RLIM_INFINITY else min(value, hard)
-        resource.setrlimit(number, (value, value))
-    code = 0
-    out = os.dup(1)  # the result's channel; fd 1 itself goes to /dev/null, so a print() in a cell is harmless
-    devnull = os.open(os.devnull, os.O_WRONLY)
+def _detach(keep: int) -> None:
+    """Hold nothing the fork server holds: fds 0 and 1 become /dev/null, every other pipe or socket is closed.
+
+    The job arrived on fd 0 and the server reports on fd 1 and its status fd: a student holding any of
+    them could change how the server reads or writes (O_ASYNC, F_SETOWN, F_SETSIG, writing commands).
+    """
+    import stat
+
+    devnull = os.open(os.devnull, os.O_RDWR)
+    os.dup2(devnull, 0)
     os.dup2(devnull, 1)
     os.close(devnull)
+    for name in os.listdir("/proc/self/fd"):
+        fd = int(name)
+        if fd > 2 and fd != keep:
+            try:
+                if stat.S_ISFIFO(os.fstat(fd).st_mode) or stat.S_ISSOCK(os.fstat(fd).st_mode):
+                    os.close(fd)
+            except OSError:
+                pass
+
+
+def _keeper(settings: dict[str, Any], status_fd: int, size: int, result_fd: int) -> None:
+    """In the forked keeper: read the job, leave the server's world, fork the exercise and wait; never returns.
+
+    Sandboxed, the exercise process is PID 1 of namespaces of its own (``nest.py``): when it ends, the
+    kernel ends everything it started, and nothing it does can reach the server. The keeper's exit code
+    is the exercise's (128 + N when signal N killed it).
+    """
+    os.close(status_fd)  # the fork server's status channel is not the student's
+    os.setsid()  # a process group of its own, so the server can end all of it (--no-sandbox)
+    job = _read_exact(0, size)  # the server never reads a job, so it never holds one
+    _detach(result_fd)
+    nested = bool(settings.get("nested"))
     try:
-        job = json.loads(_read_exact(0, size))
-        empty = os.open(os.devnull, os.O_RDONLY)  # student code must not hold the server's command pipe:
-        os.dup2(empty, 0)  # through /proc/self/fd/0 it could write commands (jobs) of its own
-        os.close(empty)
+        if nested:
+            nest.enter()
+    except OSError as exc:
+        _send(result_fd, {"status": "error", "note": f"the exercise's sandbox could not start ({exc})"})
+        os._exit(1)
+    pid = os.fork()
+    if pid == 0:
+        _exercise(settings, job, result_fd, nested)
+    os.close(result_fd)
+    status = os.waitpid(pid, 0)[1]
+    code = os.waitstatus_to_exitcode(status)
+    os._exit(code if code >= 0 else 128 - code)
+
+
+def _send(fd: int, result: dict[str, Any]) -> None:
+    """``result N`` and the JSON of ``result`` on ``fd``, whatever its size."""
+    data = json.dumps(result, allow_nan=True).encode()
+    view = memoryview(b"result %d\n" % len(data) + data)
+    while view:
+        view = view[os.write(fd, view):]
+
+
+def _exercise(settings: dict[str, Any], job_bytes: bytes, result_fd: int, nested: bool) -> None:
+    """In the exercise process: seal it, set its limits, run the job, send the result; never returns."""
+    code = 0
+    try:
+        if nested:
+            nest.seal(int(settings.get("tmp_bytes", 64 << 20)), os.environ.get("TMPDIR", "/tmp"))
+        for name, value in settings.get("limits", {}).items():
+            number = getattr(resource, name)
+            hard = resource.getrlimit(number)[1]
+            value = value if hard == resource.RLIM_INFINITY else min(value, hard)
+            resource.setrlimit(number, (value, value))
+        job = json.loads(job_bytes)
+        del job_bytes
         signal.signal(signal.SIGALRM, _time_is_up)
         signal.setitimer(signal.ITIMER_REAL, float(job.get("budget", 30)))
         try:
@@ -81,104 +137,14 @@ def _child(limits: dict[str, int], status_fd: int, size: int) -> None:
         except BaseException as exc:
             result = {"status": "error", "note": f"it raised {kit.first_line(exc)}"}
         signal.setitimer(signal.ITIMER_REAL, 0)
-        data = json.dumps(result, allow_nan=True).encode()
-    except BaseException as exc:  # results that are not plain data, or a broken job
-        note = f"its results could not be sent ({kit.first_line(exc)})"
-        data = json.dumps({"status": "error", "note": note}).encode()
+        json.dumps(result, allow_nan=True)  # results that are not plain data fail here, not half-sent
+    except BaseException as exc:  # a broken job, a sandbox that would not seal, results that are not data
+        result = {"status": "error", "note": f"its results could not be sent ({kit.first_line(exc)})"}
         code = 1
     try:
-        os.write(out, b"result %d\n" % len(data))
-        view = memoryview(data)
-        while view:
-            view = view[os.write(out, view):]
+        _send(result_fd, result)
     finally:
         os._exit(code)
-
-
-def _clean_namespace() -> None:
-    """Kill every process of the sandbox but this one, remove SysV IPC objects, empty the scratch folder.
-
-    Orphans belong to the sandbox's init (PID 1), not to this process, so this kills until /proc shows
-    nothing else alive: a fork loop cannot outrun it (its process limit caps how many there are).
-    """
-    import time
-
-    deadline = time.monotonic() + 5
-    while _others_alive() and time.monotonic() < deadline:
-        try:
-            os.kill(-1, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        _reap()
-        time.sleep(0.001)
-    _reap()
-    _remove_sysv_ipc()
-    _empty(os.environ.get("TMPDIR", "/tmp"))
-
-
-def _reap() -> None:
-    while True:
-        try:
-            pid, _ = os.waitpid(-1, os.WNOHANG)
-        except ChildProcessError:
-            return
-        if pid == 0:
-            return
-
-
-def _others_alive() -> bool:
-    """Whether any process but PID 1 and this one is alive (zombies waiting for their reaper are not)."""
-    me = os.getpid()
-    for name in os.listdir("/proc"):
-        if name.isdigit() and int(name) not in (1, me):
-            try:
-                with open(f"/proc/{name}/stat") as stat:
-                    state = stat.read().rpartition(")")[2].split()[0]
-            except (OSError, IndexError):
-                continue
-            if state not in ("Z", "X"):
-                return True
-    return False
-
-
-def _empty(folder: str) -> None:
-    """Remove everything inside ``folder`` (a child may leave files, or folders it made unwritable)."""
-    for root, dirs, files in os.walk(folder, topdown=False):
-        for name in files:
-            try:
-                os.unlink(os.path.join(root, name))
-            except OSError:
-                pass
-        for name in dirs:
-            path = os.path.join(root, name)
-            try:
-                if os.path.islink(path):
-                    os.unlink(path)
-                else:
-                    os.chmod(path, 0o700)
-                    os.rmdir(path)
-            except OSError:
-                pass
-
-
-def _remove_sysv_ipc() -> None:
-    import ctypes
-
-    libc = ctypes.CDLL(None, use_errno=True)
-    ipc_rmid = 0
-    for kind, remove in (("shm", libc.shmctl), ("msg", libc.msgctl), ("sem", libc.semctl)):
-        try:
-            with open(f"/proc/sysvipc/{kind}") as table:
-                rows = table.read().splitlines()[1:]
-        except OSError:
-            continue
-        for row in rows:
-            fields = row.split()
-            if len(fields) > 1:
-                if kind == "sem":
-                    remove(int(fields[1]), 0, ipc_rmid)
-                else:
-                    remove(int(fields[1]), ipc_rmid, None)
 
 
 def in_own_sandbox() -> bool:
@@ -187,66 +153,106 @@ def in_own_sandbox() -> bool:
     return os.getpid() == 2 and os.getppid() == 1
 
 
-def serve(limits: dict[str, int], status_fd: int, sandboxed: bool) -> None:
-    """The fork server: load TensorFlow once, then one fresh child per command line on fd 0.
+def _wait(pid: int, read_fd: int, wall: float) -> tuple[bytes | None, int, float]:
+    """Read the exercise's result pipe until its keeper ends (killed after ``wall`` s): (bytes, code, CPU s).
 
-    A command is ``SIZE WALL``: the child reads the SIZE-byte job that follows from fd 0 (this
-    process never reads a job, so it never holds one) and writes ``result N`` and its JSON to fd 1.
-    Status lines go to ``status_fd``, which children do not hold: ``ready``, then ``exit CODE``
-    after each child has ended (killed after WALL seconds) and the sandbox has been cleaned.
+    The bytes are None when the exercise sent more than MAX_RESULT_BYTES.
+    """
+    import select
+    import time
+
+    deadline, chunks, size = time.monotonic() + wall, [], 0
+    status: int | None = None
+    while status is None:
+        if select.select([read_fd], [], [], 0.005)[0]:
+            chunk = os.read(read_fd, 1 << 20)
+            size += len(chunk)
+            if chunk and size <= MAX_RESULT_BYTES:
+                chunks.append(chunk)
+        done, code, usage = os.wait4(pid, os.WNOHANG)
+        if done:
+            status = os.waitstatus_to_exitcode(code)
+        elif time.monotonic() > deadline:
+            os.kill(pid, signal.SIGKILL)  # the exercise (its PID 1) dies with its keeper, and its namespace too
+            _, _, usage = os.wait4(pid, 0)
+            status = -9
+    while select.select([read_fd], [], [], 0)[0]:  # what the exercise wrote before it ended
+        chunk = os.read(read_fd, 1 << 20)
+        if not chunk:
+            break
+        size += len(chunk)
+        if size <= MAX_RESULT_BYTES:
+            chunks.append(chunk)
+    return (b"".join(chunks) if size <= MAX_RESULT_BYTES else None), status, usage.ru_utime + usage.ru_stime
+
+
+def serve(settings: dict[str, Any], status_fd: int, sandboxed: bool) -> None:
+    """The fork server: load TensorFlow once, then one fresh keeper per command line on fd 0.
+
+    A command is ``SIZE WALL``: the keeper reads the SIZE-byte job that follows from fd 0 (this
+    process never reads a job, so it never holds one); the exercise writes ``result N`` and its JSON
+    into a pipe made for it alone. When the keeper has ended (killed after WALL seconds) and the
+    sandbox has been cleaned, this process writes ``exit CODE CPU NBYTES`` to ``status_fd`` and then
+    the NBYTES of the result to fd 1 (NBYTES -1: too large, nothing follows). The command ``audit``
+    answers ``audit JSON``: what is left in the sandbox (``nest``-free checks, see :func:`audit`).
     """
     import ctypes
-    import time
 
     import keras  # noqa: F401  (loaded once, here, so children start warm)
     import numpy  # noqa: F401
 
     kit.tensorflow()
     ctypes.CDLL(None).prctl(4, 0, 0, 0, 0)  # PR_SET_DUMPABLE 0: children cannot read this process
+    if sandboxed:
+        nest.fresh_session_keyring()  # not the grader's: a key added by an exercise never reaches it
+    baseline = sweep.keys()
     os.write(status_fd, b"ready\n")
     while True:
         line = _read_line(0)
+        if line.strip() == b"audit":
+            os.write(status_fd, b"audit %s\n" % json.dumps(sweep.audit(baseline, sandboxed)).encode())
+            continue
         try:
             size, wall = int(line.split()[0]), float(line.split()[1])
         except (IndexError, ValueError):
             os._exit(0)  # end of input, or not a command
+        read_fd, write_fd = os.pipe()
         pid = os.fork()
         if pid == 0:
-            _child(limits, status_fd, size)
-        deadline, status, cpu = time.monotonic() + wall, None, 0.0
-        while status is None:
-            done, code, usage = os.wait4(pid, os.WNOHANG)
-            if done:
-                status, cpu = os.waitstatus_to_exitcode(code), usage.ru_utime + usage.ru_stime
-            elif time.monotonic() > deadline:
-                os.kill(pid, signal.SIGKILL)
-                _, _, usage = os.wait4(pid, 0)
-                status, cpu = -9, usage.ru_utime + usage.ru_stime
-            else:
-                time.sleep(0.002)
+            os.close(read_fd)
+            _keeper({**settings, "nested": sandboxed}, status_fd, size, write_fd)
+        os.close(write_fd)
+        output, status, cpu = _wait(pid, read_fd, wall)
+        os.close(read_fd)
         if sandboxed:
-            _clean_namespace()
+            sweep.clean_namespace()
         else:  # --no-sandbox: only the child's own process group, and its scratch folder
             try:
                 os.killpg(pid, signal.SIGKILL)
             except (ProcessLookupError, PermissionError):
                 pass
-            _empty(os.environ.get("TMPDIR", "/nonexistent-scratch"))
-        os.write(status_fd, b"exit %d %.3f\n" % (status, cpu))
+            sweep.empty(os.environ.get("TMPDIR", "/nonexistent-scratch"))
+        os.write(status_fd, b"exit %d %.3f %d\n" % (status, cpu, -1 if output is None else len(output)))
+        view = memoryview(output or b"")
+        while view:
+            view = view[os.write(1, view):]
 
 
 def main(argv: list[str]) -> None:
-    """``python -I zygote.py STATUS_FD LIMITS_JSON``: run the fork server (inside the grader's sandbox)."""
+    """``python -I zygote.py STATUS_FD SETTINGS_JSON``: run the fork server (inside the grader's sandbox).
+
+    SETTINGS: ``limits`` (``RLIMIT_*`` of each exercise), ``threads``, ``tmp_bytes`` (its scratch tmpfs)
+    and ``sandboxed``.
+    """
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     status_fd = int(argv[1])
-    limits = json.loads(argv[2]) if len(argv) > 2 else {}
-    threads = int(limits.pop("threads", 1))
-    serve_limits = {k: int(v) for k, v in limits.items() if k.startswith("RLIMIT_")}
+    settings = json.loads(argv[2]) if len(argv) > 2 else {}
+    threads = int(settings.get("threads", 1))
     os.environ["OMP_NUM_THREADS"] = str(threads)
     tf = kit.tensorflow()
     tf.config.threading.set_intra_op_parallelism_threads(threads)
     tf.config.threading.set_inter_op_parallelism_threads(threads)
-    serve(serve_limits, status_fd, bool(limits.get("sandboxed")) and in_own_sandbox())
+    serve(settings, status_fd, bool(settings.get("sandboxed")) and in_own_sandbox())
 
 
 if __name__ == "__main__":

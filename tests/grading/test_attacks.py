@@ -19,7 +19,6 @@ import pytest
 
 from nst_lab.grading.grade import POINTS
 from nst_lab.grading.release import read_manifest
-from nst_lab.grading.runner import SANDBOX_UIDS
 from tests.grading import fixtures as fx
 
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(shutil.which("bwrap") is None, reason="needs bubblewrap")]
@@ -177,10 +176,14 @@ REVERSED_OUTPUTS = """def get_layer_outputs(vgg, layer_names):
     return tf.keras.Model([vgg.input], outputs)
 """
 
-PRINTS_AND_FORKS = """def gram_matrix(A):
-    import os
+PRINTS = """def gram_matrix(A):
     print('debugging output', A.shape)  # an honest student's leftover print
-    for _ in range(50):  # and a fork loop left running: it must be gone before the next exercise
+    return tf.matmul(A, tf.transpose(A))
+"""
+
+FORK_LOOP = """def compute_content_cost(content_output, generated_output):
+    import os
+    for _ in range(50):  # a fork loop left running: it must be gone before the next exercise
         try:
             if os.fork() == 0:
                 while True:
@@ -190,7 +193,7 @@ PRINTS_AND_FORKS = """def gram_matrix(A):
                         pass
         except OSError:
             break
-    return tf.matmul(A, tf.transpose(A))
+    return tf.reduce_sum(tf.square(content_output[-1] - generated_output[-1])) / 4.0
 """
 
 LAYER_SOLUTION = fx.SOLUTIONS["compute_layer_style_cost"]
@@ -240,7 +243,8 @@ def _make_class(root: Path) -> dict[str, Path]:
                          {"gram_matrix": _classmate_reader(root / "a_honest" / "all.ipynb")}),
         "probe": _nb(root / "e_probe" / "03.ipynb", {"gram_matrix": PROBE_DETECTOR}),
         "prints": _nb(root / "a_prints" / "03.ipynb",
-                      {"gram_matrix": PRINTS_AND_FORKS, "compute_layer_style_cost": LAYER_SOLUTION}),
+                      {"compute_content_cost": FORK_LOOP, "gram_matrix": PRINTS,
+                       "compute_layer_style_cost": LAYER_SOLUTION}),
         "reversed": _nb(root / "e_reversed" / "01.ipynb", {"get_layer_outputs": REVERSED_OUTPUTS}),
         "stubs": _nb(root / "e_stubs" / "all.ipynb", STUBS),
         "inject": _nb(root / "g_inject" / "=HYPERLINK(1).ipynb", {"gram_matrix": INJECT}),
@@ -281,6 +285,9 @@ def graded(tmp_path_factory: pytest.TempPathFactory) -> dict:
     manifest.write_text(json.dumps({"notebooks": COURSE_FUNCTIONS}))
     before = {p: p.stat().st_mtime for p in _host_files()}
     os.environ["NST_LAB_GRADER_SECRET"] = SECRET
+    import ctypes
+
+    ctypes.CDLL(None).prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER: orphans of the batch come back to us
     started = time.monotonic()
     try:
         code = main(["grade", str(root / "class"), "-o", str(out), "--workers", "1", "--quiet",
@@ -334,7 +341,10 @@ def test_each_attack_earns_nothing(graded, key, exercise):
 
 
 def test_a_print_in_a_cell_is_harmless_and_a_fork_loop_does_not_reach_the_next_exercise(graded):
+    """The fork loop's own exercise (graded first) may lose its points, in either mode: its processes use up the
+    process budget that TensorFlow's threads in the same exercise need. The exercises after it do not."""
     row = graded["rows"]["a_prints/03.ipynb"]
+    assert row["exercises"]["compute_content_cost"]["points"] == 0, row  # (its value is wrong anyway: no 4 n_H...)
     assert row["exercises"]["gram_matrix"]["points"] == 10, row
     assert row["exercises"]["compute_layer_style_cost"]["points"] == 15, row  # graded right after it
 
@@ -349,18 +359,44 @@ def test_the_stash_attack_still_gets_its_own_honest_points(graded):
     assert _points(graded, "c1_stash/03.ipynb", "compute_style_cost") == 15
 
 
+def _descendants() -> list[int]:
+    """This process's living descendants (its own tree only: /proc/<pid>/task/*/children), zombies reaped."""
+    while True:
+        try:
+            if os.waitpid(-1, os.WNOHANG)[0] == 0:
+                break
+        except ChildProcessError:
+            break
+    found, stack = [], [os.getpid()]
+    while stack:
+        pid = stack.pop()
+        for task in Path(f"/proc/{pid}/task").glob("*"):
+            try:
+                children = [int(c) for c in (task / "children").read_text().split()]
+            except OSError:
+                continue
+            found += children
+            stack += children
+    return [pid for pid in found if b"multiprocessing.resource_tracker" not in _cmdline(pid)]  # pytest's own
+
+
+def _cmdline(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return b""
+
+
 def test_nothing_written_outside_and_nothing_left_running(graded):
+    """Nothing outside the sandbox changed, and no process of the grader's tree survives it. The test process
+    is a child subreaper during the batch, so a sandbox that outlived its worker would still be in its tree."""
     after = {p: p.stat().st_mtime for p in _host_files()}
     assert not [p for p in after if p not in graded["before"] or after[p] != graded["before"][p]]
     assert not list(Path(graded["root"]).rglob("stash"))
-    survivors = []
-    for pid in filter(str.isdigit, os.listdir("/proc")):
-        try:
-            if os.stat(f"/proc/{pid}").st_uid in SANDBOX_UIDS or os.stat(f"/proc/{pid}").st_uid == 65534:
-                survivors.append(pid)
-        except OSError:
-            pass
-    assert not survivors
+    deadline = time.monotonic() + 120  # the kernel ends a dead namespace's processes asynchronously
+    while (left := _descendants()) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not left, [_cmdline(pid)[:200] for pid in left]
 
 
 @pytest.mark.parametrize("name", ["fifo.ipynb", "zero.ipynb", "linked.ipynb", "nested.ipynb", "ids.ipynb"])

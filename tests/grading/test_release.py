@@ -275,8 +275,8 @@ def test_committed_student_notebooks_and_manifest_match_a_fresh_release(name: st
 
 @pytest.mark.skipif(not COURSE, reason="no notebooks/solutions/*.ipynb yet")
 def test_the_course_manifest_lists_every_course_notebook_and_graded_function(fresh_release: Path) -> None:
+    from nst_lab.exercises.questions import QUESTION_POINTS
     from nst_lab.grading.grade import ALL_POINTS, POINTS
-    from nst_lab.grading.questions import QUESTION_POINTS
 
     manifest = read_manifest(fresh_release / "release.json")
     assert sorted(manifest) == [n.removesuffix(".ipynb") for n in COURSE]

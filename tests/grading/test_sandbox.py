@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 import nst_lab.grading.sandbox as sandbox_module
+from nst_lab.grading.probe import probe
 from nst_lab.grading.sandbox import SANDBOX_HOME, Limits, Sandbox, SandboxUnavailable, worker_env
 
 pytestmark = pytest.mark.skipif(
@@ -76,13 +77,13 @@ def wait_gone(marker: str, seconds: float = 5.0) -> list[int]:
 
 
 def test_probe_passes_here():
-    Sandbox().probe()
-    Sandbox(limits=SMALL).probe()
+    probe(Sandbox())
+    probe(Sandbox(limits=SMALL))
 
 
 def test_probe_with_missing_bwrap_raises_one_line():
     with pytest.raises(SandboxUnavailable) as caught:
-        Sandbox(bwrap="/nonexistent/bin/bwrap").probe()
+        probe(Sandbox(bwrap="/nonexistent/bin/bwrap"))
     message = str(caught.value)
     assert "\n" not in message
     assert "apt-get install bubblewrap" in message and "--no-sandbox" in message
@@ -90,12 +91,12 @@ def test_probe_with_missing_bwrap_raises_one_line():
 
 def test_probe_with_broken_bwrap_raises_one_line():
     with pytest.raises(SandboxUnavailable) as caught:
-        Sandbox(bwrap="/bin/false").probe()
+        probe(Sandbox(bwrap="/bin/false"))
     assert "\n" not in str(caught.value) and "could not start" in str(caught.value)
 
 
 def test_opted_out_probe_passes():
-    Sandbox(enabled=False, limits=SMALL).probe()
+    probe(Sandbox(enabled=False, limits=SMALL))
 
 
 # -- pipes, fds and lifetime ------------------------------------------------------------------------------------
@@ -420,10 +421,10 @@ def test_open_files_limit_is_in_force():
 
 
 def test_cpu_limit_kills_a_busy_loop():
+    """No wall-clock assertion: on a busy machine 1 CPU second can take long, but the loop never finishes."""
     box = Sandbox(limits=Limits(cpu_seconds=1, memory_bytes=1 << 30))
-    start = time.monotonic()
-    done = run_py("import time\nt = time.time()\nwhile time.time() - t < 30: pass\n", sandbox=box)
-    assert done.returncode != 0 and time.monotonic() - start < 15
+    done = run_py("import time\nt = time.time()\nwhile time.time() - t < 30: pass\nprint('finished')\n", sandbox=box)
+    assert done.returncode != 0 and b"finished" not in done.stdout  # killed by its CPU limit, not by a clock
 
 
 def test_fork_bomb_is_contained():
@@ -443,11 +444,9 @@ def test_fork_bomb_is_contained():
             forked += 1
         print(json.dumps([forked, error]), flush=True)
     """
-    start = time.monotonic()
     box = Sandbox(limits=Limits(processes=64, memory_bytes=1 << 30))
     forked, error = result(run_py(code, sandbox=box))  # the namespace and its sleepers die when the program exits
     assert error == "BlockingIOError" and forked < 64
-    assert time.monotonic() - start < 15
 
 
 # -- the opt-out ------------------------------------------------------------------------------------------------
@@ -487,3 +486,24 @@ def test_tensorflow_imports_and_runs_under_the_default_limits():
     box = Sandbox(env=worker_env(threads=1))
     done = box.run([sys.executable, "-c", textwrap.dedent(code)], timeout=300)
     assert result(done) == 64.0 * 64 * 64
+
+
+def test_the_audit_reports_files_and_keys_left(tmp_path, monkeypatch):
+    """The fork server's audit after each notebook (``sweep.audit``) names what is left: files, keys."""
+    import ctypes
+    import platform
+
+    from nst_lab.grading import sweep
+
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    baseline = sweep.keys()
+    if not os.listdir("/dev/shm"):  # the host's /dev/shm is also looked at
+        assert "files in" not in " ".join(sweep.audit(baseline, sandboxed=True, settle=0))
+    (tmp_path / "left-behind").write_bytes(b"x")
+    assert any(item.startswith("files in") for item in sweep.audit(baseline, sandboxed=True, settle=0))
+    if platform.machine() == "x86_64" and Path("/proc/keys").exists():
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.syscall(250, 1, None)  # a new session keyring of this test's own, then a key in it
+        key = libc.syscall(248, b"user", b"nst-audit-test", b"x", 1, -3)
+        if key > 0:
+            assert any("key" in item for item in sweep.audit(baseline, sandboxed=True, settle=0))

@@ -1,6 +1,6 @@
 """The judging machinery behind every check: compare what a function returned, name the mistake.
 
-Each graded function has a *spec* (``nst_lab.grading.specs``) in two halves that never meet the
+Each graded function has a *spec* (``nst_lab.exercises.specs``) in two halves that never meet the
 student's code in the same place:
 
 - ``plan(seed)`` draws concrete inputs from the seed and lists the calls to make (``kit.py``
@@ -38,7 +38,7 @@ class Spec:
     """How to exercise one graded function (``plan``) and how to judge it (``judge``).
 
     ``depends`` names the graded functions it may call: the grader provides their references.
-    ``prelude`` names further provided helpers (sources from ``nst_lab.grading.references``).
+    ``prelude`` names further provided helpers (sources from ``nst_lab.exercises.references``).
     """
 
     name: str

@@ -15,8 +15,8 @@ from typing import Any
 import numpy as np
 
 from nst_lab.config import CONTENT_LAYER, STYLE_LAYERS, VGG19_BLOCKS
-from nst_lab.grading.judging import CaseResult, Plan, Results, Spec, fmt, judge_value, rng
-from nst_lab.grading.kit import build_model, encode
+from nst_lab.exercises.judging import CaseResult, Plan, Results, Spec, fmt, judge_value, rng
+from nst_lab.exercises.kit import build_model, encode
 
 TINY_SIZE = 32  # the smallest input VGG19's five poolings accept
 TINY_WIDTHS = [4, 8, 8, 8, 8]  # channels per block of the look-alike (VGG19's own: 64 ... 512)
@@ -261,8 +261,8 @@ def reference_train_step(variant: str = "right") -> Callable[..., Any]:
 @functools.lru_cache(maxsize=64)
 def _reference_run(variant: str, seed: int, case: str) -> tuple[list[float], list[np.ndarray]]:
     """The reference (or one mistake) run through kit, like the student's; cached per seed."""
-    from nst_lab.grading.kit import run_plan
-    from nst_lab.grading.references import prelude_namespace
+    from nst_lab.exercises.kit import run_plan
+    from nst_lab.exercises.references import prelude_namespace
 
     plan = [call for call in _plan_train(seed) if call["id"] == case]
     out = run_plan(reference_train_step(variant), plan, prelude_namespace(("make_extractor",)))[case]

@@ -28,9 +28,10 @@ import math
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from nst_lab.grading.judging import CaseResult
+from nst_lab.exercises.judging import CaseResult
+from nst_lab.exercises.markers import QUESTION_MARKER as MARKER  # noqa: F401  (re-exported)
+from nst_lab.exercises.markers import graded_question  # noqa: F401  (re-exported)
 
-MARKER = "GRADED QUESTION:"  # an answer cell's first comment: ``# GRADED QUESTION: name``
 MAX_ANSWER_CHARS = 2000  # an answer cell longer than this is not read
 Kind = Literal["exact", "number", "choice"]
 
@@ -78,6 +79,40 @@ class Question:
     options: tuple[str, ...] = ()  # "choice": the letters allowed
     wrong: tuple[tuple[Any, str], ...] = ()  # (digest or value, hint)
     hint: str = ""  # said on any other wrong answer
+    size: int = 1  # "exact": 1 for a whole number, n for a shape of n whole numbers
+
+    def form(self, answer: Any) -> str:
+        """What is wrong with the *form* of an answer (empty when it could be right): no key involved."""
+        shown = _show(answer)
+        if answer is None:
+            return f"{self.name}: not answered yet (answer_{self.name} is None)"
+        if self.kind == "choice":
+            text = answer.strip().lower() if isinstance(answer, str) else None
+            return "" if text in self.options else (f"{self.name}: answer with one of the letters "
+                                                    f"{', '.join(repr(o) for o in self.options)}, got {shown}")
+        if self.kind == "number":
+            numbers = _numbers(answer)
+            if numbers is not None and len(numbers) == len(self.value):
+                return ""
+            want = "a number" if len(self.value) == 1 else f"a tuple of {len(self.value)} numbers"
+            return f"{self.name}: expected {want}, got {shown}"
+        items = answer if isinstance(answer, (tuple, list)) and self.size > 1 else (answer,)
+        if len(items) == self.size and all(canonical(x) is not None and not isinstance(x, str) for x in items):
+            return ""
+        want = "a whole number" if self.size == 1 else f"a tuple of {self.size} whole numbers"
+        return f"{self.name}: expected {want}, got {shown}"
+
+    def judge_by_key(self, answer: Any, key: Any) -> CaseResult:
+        """Pass or fail against an answer key (an exam's, from the instructor's course file), without hints."""
+        problem = self.form(answer)
+        if problem:
+            return CaseResult(self.name, False, problem)
+        if self.kind == "number":
+            right = _near(_numbers(answer) or (), _numbers(key) or (), self.rel_tol)
+        else:
+            right = canonical(answer) is not None and canonical(answer) == canonical(key)
+        return CaseResult(self.name, right, "" if right else f"{self.name}: {_show(answer)} is not the expected answer",
+                          _show(answer))
 
     def judge(self, answer: Any) -> CaseResult:
         """Pass or fail for one answer, with the hint of the mistake it matches."""
@@ -131,6 +166,7 @@ def _exact(name: str, notebook: str, right: Any, wrong: dict[Any, str], hint: st
            options: tuple[str, ...] = (), points: float = 2) -> Question:
     """A question whose right and wrong answers are stored as digests only."""
     return Question(name, notebook, points, kind, right=digest(name, right), options=options,
+                    size=len(right) if isinstance(right, tuple) else 1,
                     wrong=tuple((digest(name, k), v) for k, v in wrong.items()), hint=hint)
 
 
@@ -171,13 +207,6 @@ QUESTIONS: dict[str, Question] = {q.name: q for q in (
 )}
 
 
-def graded_question(source: str) -> str | None:
-    """The name in a cell's ``# GRADED QUESTION: name`` comment, or None; linear in the cell's length."""
-    from nst_lab.grading.release import marked_name
-
-    return marked_name(source, MARKER)
-
-
 def read_answer(name: str, source: str) -> tuple[Any, str]:
     """The literal assigned to ``answer_<name>`` in an answer cell, never running it: (value, "") or (None, note).
 
@@ -204,8 +233,14 @@ def read_answer(name: str, source: str) -> tuple[Any, str]:
         return None, f"{target} must be a plain value (a number, a string or a tuple), not an expression"
 
 
-def grade_answer(name: str, source: str | None, points: float) -> dict[str, Any]:
-    """The grader's report on one answer cell (None: no such cell), in the same form as a function's."""
+NO_KEY = object()  # grade_answer without an exam's answer key: the question's own check decides
+
+
+def grade_answer(name: str, source: str | None, points: float, key: Any = NO_KEY) -> dict[str, Any]:
+    """The grader's report on one answer cell (None: no such cell), in the same form as a function's.
+
+    With ``key`` (an exam's answer, from the instructor's course file) the answer is judged against it.
+    """
     report: dict[str, Any] = {"points": 0.0, "max": points, "passed": 0, "cases": [], "note": "", "cpu_s": 0.0}
     if source is None:
         report["note"] = f"no cell marked `# GRADED QUESTION: {name}`: was it deleted or renamed?"
@@ -214,7 +249,7 @@ def grade_answer(name: str, source: str | None, points: float) -> dict[str, Any]
     if note:
         report["note"] = note
         return report
-    verdict = QUESTIONS[name].judge(value)
+    verdict = QUESTIONS[name].judge(value) if key is NO_KEY else QUESTIONS[name].judge_by_key(value, key)
     report.update(cases=[{"case": name, "passed": verdict.passed, "message": verdict.message[:2000]}],
                   passed=int(verdict.passed), points=float(points) if verdict.passed else 0.0)
     return report

@@ -15,8 +15,8 @@ from typing import Any
 import numpy as np
 
 from nst_lab.config import STYLE_LAYERS
-from nst_lab.grading.judging import CaseResult, Plan, Results, Spec, judge_call, rng, vjp
-from nst_lab.grading.kit import encode
+from nst_lab.exercises.judging import CaseResult, Plan, Results, Spec, judge_call, rng, vjp
+from nst_lab.exercises.kit import encode
 
 
 def _costs() -> Any:

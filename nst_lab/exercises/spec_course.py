@@ -14,8 +14,8 @@ from typing import Any
 
 import numpy as np
 
-from nst_lab.grading.judging import CaseResult, Plan, Results, Spec, close, fmt, judge_call, rng, vjp
-from nst_lab.grading.kit import encode
+from nst_lab.exercises.judging import CaseResult, Plan, Results, Spec, close, fmt, judge_call, rng, vjp
+from nst_lab.exercises.kit import encode
 
 # ----------------------------------------------------------------- total variation
 TV_SHAPES = [(1, 4, 6, 3), (1, 5, 3, 3)]  # H != W: the two directions have different pair counts

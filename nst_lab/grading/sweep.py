@@ -1,0 +1,159 @@
+"""The fork server's housekeeping inside the sandbox: end what an exercise left, and say what is left.
+
+``clean_namespace`` runs after every exercise: it kills every process of the sandbox but the server,
+removes System V IPC objects and empties the scratch folder (a safety net: each exercise has
+namespaces of its own, see ``nest.py``, so normally nothing is there). ``audit`` runs after each
+student: it reports any process, IPC object, key or file that is still there, and the grader then
+starts a fresh sandbox.
+
+Like ``kit.py`` this file imports only the standard library: it is copied alone into the sandbox.
+
+Lesson: the instructors' section of README.md.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+
+SETTLE_SECONDS = 120.0  # the longest the server waits for an ended exercise's processes to be gone
+
+
+def clean_namespace() -> None:
+    """Kill every process of the sandbox but this one, remove SysV IPC objects, empty the scratch folder.
+
+    Orphans belong to the sandbox's init (PID 1), not to this process, so this kills until /proc shows
+    nothing else alive: a fork loop cannot outrun it (its process limit caps how many there are).
+    """
+    deadline = time.monotonic() + 5
+    while others_alive() and time.monotonic() < deadline:
+        try:
+            os.kill(-1, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        _reap()
+        time.sleep(0.001)
+    # Then wait until they are gone, zombies included: an exercise's dying PID namespace is emptied by the
+    # kernel asynchronously, and until then its processes still count against the next exercise's
+    # process limit (a fork loop's hundreds would starve its TensorFlow threads).
+    deadline = time.monotonic() + SETTLE_SECONDS
+    while others_alive(zombies=True) and time.monotonic() < deadline:
+        _reap()
+        time.sleep(0.01)
+    _reap()
+    _remove_sysv_ipc()
+    empty(os.environ.get("TMPDIR", "/tmp"))
+
+
+def _reap() -> None:
+    while True:
+        try:
+            pid, _ = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
+
+
+def others_alive(zombies: bool = False) -> bool:
+    """Whether any process but PID 1 and this one is alive (zombies waiting for their reaper count only
+    with ``zombies``)."""
+    me = os.getpid()
+    for name in os.listdir("/proc"):
+        if name.isdigit() and int(name) not in (1, me):
+            try:
+                with open(f"/proc/{name}/stat") as stat:
+                    state = stat.read().rpartition(")")[2].split()[0]
+            except (OSError, IndexError):
+                continue
+            if zombies or state not in ("Z", "X"):
+                return True
+    return False
+
+
+def empty(folder: str) -> None:
+    """Remove everything inside ``folder`` (a child may leave files, or folders it made unwritable)."""
+    for root, dirs, files in os.walk(folder, topdown=False):
+        for name in files:
+            try:
+                os.unlink(os.path.join(root, name))
+            except OSError:
+                pass
+        for name in dirs:
+            path = os.path.join(root, name)
+            try:
+                if os.path.islink(path):
+                    os.unlink(path)
+                else:
+                    os.chmod(path, 0o700)
+                    os.rmdir(path)
+            except OSError:
+                pass
+
+
+def _remove_sysv_ipc() -> None:
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    ipc_rmid = 0
+    for kind, remove in (("shm", libc.shmctl), ("msg", libc.msgctl), ("sem", libc.semctl)):
+        try:
+            with open(f"/proc/sysvipc/{kind}") as table:
+                rows = table.read().splitlines()[1:]
+        except OSError:
+            continue
+        for row in rows:
+            fields = row.split()
+            if len(fields) > 1:
+                if kind == "sem":
+                    remove(int(fields[1]), 0, ipc_rmid)
+                else:
+                    remove(int(fields[1]), ipc_rmid, None)
+
+
+def keys() -> set[str]:
+    """The ids of the keys this process can see (``/proc/keys``); empty when the kernel has no key support."""
+    try:
+        with open("/proc/keys") as table:
+            return {line.split()[0] for line in table if line.strip()}
+    except OSError:
+        return set()
+
+
+def _files(folder: str) -> list[str]:
+    try:
+        return sorted(os.listdir(folder))
+    except OSError:
+        return []
+
+
+def audit(baseline: set[str], sandboxed: bool, settle: float = 2.0) -> list[str]:
+    """What is left in the sandbox: processes, System V IPC objects, keys not in ``baseline``, files.
+
+    The kernel frees an ended exercise's keys and namespaces asynchronously, so this looks again for up
+    to ``settle`` seconds before it reports anything.
+    """
+    deadline = time.monotonic() + settle
+    while True:
+        left = []
+        if sandboxed and others_alive():
+            left.append("processes")
+        for kind in ("shm", "msg", "sem"):
+            try:
+                with open(f"/proc/sysvipc/{kind}") as table:
+                    if len(table.read().splitlines()) > 1:
+                        left.append(f"System V {kind}")
+            except OSError:
+                pass
+        new_keys = keys() - baseline
+        if new_keys:
+            left.append(f"{len(new_keys)} key(s)")
+        scratch = os.environ.get("TMPDIR", "/tmp")
+        kit = os.path.dirname(os.path.abspath(__file__)) + os.sep  # this folder, bound read-only, stays
+        extra = [n for n in _files(scratch) if not kit.startswith(os.path.join(scratch, n) + os.sep)]
+        if sandboxed and (extra or _files("/dev/shm")):
+            left.append(f"files in {scratch} or /dev/shm")
+        if not left or time.monotonic() > deadline:
+            return left
+        time.sleep(0.05)
