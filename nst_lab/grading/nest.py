@@ -28,7 +28,7 @@ import struct
 
 CLONE_NEWNS, CLONE_NEWUTS, CLONE_NEWIPC = 0x00020000, 0x04000000, 0x08000000
 CLONE_NEWUSER, CLONE_NEWPID = 0x10000000, 0x20000000
-MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_REC, MS_PRIVATE = 0x2, 0x4, 0x8, 0x4000, 0x40000
+MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_BIND, MS_REC, MS_PRIVATE = 0x2, 0x4, 0x8, 0x1000, 0x4000, 0x40000
 PR_SET_PDEATHSIG, PR_SET_DUMPABLE, PR_CAPBSET_DROP, PR_SET_NO_NEW_PRIVS, PR_CAP_AMBIENT = 1, 4, 24, 38, 47
 PR_CAP_AMBIENT_CLEAR_ALL = 4
 KEYCTL_JOIN_SESSION_KEYRING = 1
@@ -101,6 +101,9 @@ def seal(tmp_bytes: int, scratch: str = "/tmp") -> None:
     _mount_tmpfs(scratch, tmp_bytes, MS_NOSUID | MS_NODEV)
     if os.path.isdir("/dev/shm"):
         _mount_tmpfs("/dev/shm", SHM_BYTES, MS_NOSUID | MS_NODEV | MS_NOEXEC)
+    for table in ("/proc/keys", "/proc/key-users"):  # no serial numbers of the keys its uid owns outside
+        if os.path.exists(table):
+            _libc.mount(b"/dev/null", table.encode(), None, MS_BIND, None)
     os.chdir(scratch)
     fresh_session_keyring()
     drop_capabilities()

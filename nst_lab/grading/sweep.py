@@ -113,12 +113,15 @@ def _remove_sysv_ipc() -> None:
 
 
 def keys() -> set[str]:
-    """The ids of the keys this process can see (``/proc/keys``); empty when the kernel has no key support."""
+    """The ids of the keys this process can see (``/proc/keys``), but the session and user keyrings that live
+    and die with a process or a user namespace (another worker's, running as the same user, show here too)."""
     try:
         with open("/proc/keys") as table:
-            return {line.split()[0] for line in table if line.strip()}
+            rows = [line.split() for line in table if line.strip()]
     except OSError:
         return set()
+    transient = ("_ses", "_uid")  # _ses, _uid.N, _uid_ses.N
+    return {row[0] for row in rows if len(row) > 8 and not (row[7] == "keyring" and row[8].startswith(transient))}
 
 
 def _files(folder: str) -> list[str]:

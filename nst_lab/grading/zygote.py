@@ -1,13 +1,16 @@
-"""The grader's fork server, run inside the sandbox as ``python -I zygote.py STATUS_FD LIMITS``.
+"""The grader's fork server, run inside the sandbox as ``python -I zygote.py STATUS_FD SETTINGS``.
 
-It loads TensorFlow once, then grades each exercise in a fresh forked child: the child reads its
-job from fd 0 (this process never reads a job, so it never holds one), runs it with ``kit.py``
-under lowered rlimits and a wall-clock limit, and writes ``result N`` and its JSON to fd 1. After
-each child this process kills every other process of the sandbox, removes System V IPC objects
-and empties the scratch folder, so nothing an exercise leaves reaches the next one. It makes
-itself non-dumpable, so children cannot read its memory or its file descriptors.
+It loads TensorFlow once, then grades each exercise in a fresh forked *keeper*: the keeper reads
+the job from fd 0 (this process never reads a job, so it never holds one), gives back every
+descriptor it shares with this process, enters namespaces of its own (``nest.py``) and forks the
+exercise as PID 1 there; the exercise runs the job with ``kit.py`` under lowered rlimits and a
+wall-clock limit and writes ``result N`` and its JSON into a pipe made for it alone, which this
+process relays to the grader after the keeper has ended. Then this process kills whatever is left
+and waits until it is gone (``sweep.py``). It makes itself non-dumpable, so children cannot read
+its memory or its file descriptors; they cannot name it either (it is outside their PID namespace).
 
-Like ``kit.py``, this file imports no part of nst_lab; the two are copied alone into the sandbox.
+Like ``kit.py``, this file imports no part of nst_lab; it, ``kit.py``, ``nest.py`` and ``sweep.py`` are
+copied alone into the sandbox.
 
 Lesson: the instructors' section of README.md.
 """
@@ -21,7 +24,7 @@ import signal
 import sys
 from typing import Any
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # kit.py, beside this file
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # kit.py, nest.py, sweep.py, beside it
 
 import kit  # noqa: E402
 import nest  # noqa: E402
