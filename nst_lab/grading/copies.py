@@ -11,7 +11,9 @@ in order of appearance: whitespace, comments and renaming do not change it. Func
   on each (naming at most ``MAX_NAMED`` classmates, so notes grow linearly with the class).
 - **The package's reference**: a graded function whose fingerprint is that of ``nst_lab``'s own function
   of the same name (``inspect.getsource``; its helpers are the package's too) scores 0 for it, with a
-  note. A short one counts as the reference only with the reference's docstring too.
+  note. It counts as the reference only with the reference's docstring too: the same structure alone is
+  what an honest student who writes the canonical solution produces (notebook 04's own solution of
+  ``adam_update`` is one), while a paste of ``inspect.getsource`` brings the docstring along.
 
 Lesson: the instructors' section of README.md.
 """
@@ -124,11 +126,11 @@ def reference(name: str) -> tuple[str, int, str] | None:
 
 
 def is_reference(source: str, name: str) -> bool:
-    """Whether the graded function in ``source`` is the package's own (long, or short with its docstring)."""
+    """Whether the graded function in ``source`` is the package's own: its structure and its docstring."""
     mine, theirs = fingerprint(source, name), reference(name)
     if mine is None or theirs is None or mine[0] != theirs[0]:
         return False
-    return mine[1] >= MIN_NODES or (bool(theirs[2]) and " ".join(mine[2].split()) == " ".join(theirs[2].split()))
+    return bool(theirs[2]) and " ".join(mine[2].split()) == " ".join(theirs[2].split())
 
 
 def zero_references(subs: Sequence[Any], rows: list[dict[str, Any]]) -> None:
