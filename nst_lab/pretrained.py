@@ -147,9 +147,16 @@ def _read_cache(path: Path, source_sha256: str) -> Weights16 | None:
         with np.load(path, allow_pickle=False) as data:
             if int(data["format"]) != CACHE_FORMAT or str(data["source_sha256"]) != source_sha256:
                 return None
-            return {layer: (data[f"{layer}__kernel"], data[f"{layer}__bias"]) for layer in VGG16_CONV_LAYERS}
+            weights = {layer: (data[f"{layer}__kernel"], data[f"{layer}__bias"]) for layer in VGG16_CONV_LAYERS}
     except Exception:  # missing, truncated, or written by something else: rebuild it
         return None
+    n_C_prev = 3
+    for layer, n_C in _layer_channels():  # a cache with other shapes would fail later, in Keras: rebuild it
+        kernel, bias = weights[layer]
+        if kernel.shape != (3, 3, n_C_prev, n_C) or bias.shape != (n_C,):
+            return None
+        n_C_prev = n_C
+    return weights
 
 
 def _write_cache(path: Path, weights: Weights16, source_sha256: str) -> None:

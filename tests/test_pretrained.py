@@ -162,3 +162,12 @@ def test_a_copied_package_file_loads_by_path(onnx_file, tmp_path):
     model, info = load_vgg16(copy)
     assert info.kind == "file" and info.arch == "vgg16" and info.source == str(copy)
     assert abs(float(model.get_layer("block1_conv1").get_weights()[1][0]) - 0.7343) < 1e-4
+
+
+def test_a_cache_with_wrong_shapes_is_rebuilt(onnx_file, monkeypatch, tmp_path):
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path))
+    weights, _ = pretrained.imagenet_vgg16_weights()
+    broken = dict(weights, block2_conv1=(weights["block2_conv1"][0][:, :, :8], weights["block2_conv1"][1]))
+    pretrained._write_cache(pretrained.cache_path(), broken, pretrained.ONNX_SHA256)
+    again, source = pretrained.imagenet_vgg16_weights()
+    assert str(onnx_file) in source and again["block2_conv1"][0].shape == (3, 3, 64, 128)
