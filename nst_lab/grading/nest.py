@@ -25,6 +25,7 @@ import ctypes
 import os
 import platform
 import struct
+import sys
 
 CLONE_NEWNS, CLONE_NEWUTS, CLONE_NEWIPC = 0x00020000, 0x04000000, 0x08000000
 CLONE_NEWUSER, CLONE_NEWPID = 0x10000000, 0x20000000
@@ -91,6 +92,13 @@ def drop_capabilities() -> None:
     _check(_libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "no_new_privs")
 
 
+def _holds_the_code(folder: str) -> bool:
+    """Whether the Python environment or nst_lab itself lives below ``folder`` (a clone under /tmp, say)."""
+    top = os.path.realpath(folder)
+    code = (sys.prefix, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    return any(os.path.commonpath([top, os.path.realpath(path)]) == top for path in code)
+
+
 def seal(tmp_bytes: int, scratch: str = "/tmp") -> None:
     """In the exercise process (PID 1 of its namespace): private scratch and /dev/shm, new keyring, no caps.
 
@@ -98,7 +106,8 @@ def seal(tmp_bytes: int, scratch: str = "/tmp") -> None:
     """
     _check(_libc.prctl(PR_SET_PDEATHSIG, 9, 0, 0, 0), "pdeathsig")  # the keeper's end is this one's
     _check(_libc.mount(None, b"/", None, MS_REC | MS_PRIVATE, None), "make / private")
-    _mount_tmpfs(scratch, tmp_bytes, MS_NOSUID | MS_NODEV)
+    if not _holds_the_code(scratch):  # a checkout or venv under /tmp must stay visible to the exercise
+        _mount_tmpfs(scratch, tmp_bytes, MS_NOSUID | MS_NODEV)
     if os.path.isdir("/dev/shm"):
         _mount_tmpfs("/dev/shm", SHM_BYTES, MS_NOSUID | MS_NODEV | MS_NOEXEC)
     for table in ("/proc/keys", "/proc/key-users"):  # no serial numbers of the keys its uid owns outside
