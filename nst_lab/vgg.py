@@ -76,8 +76,9 @@ class WeightsInfo:
 
 def keras_cache_path() -> Path:
     """Where Keras caches the ImageNet file: $KERAS_HOME/models or ~/.keras/models."""
-    home = os.environ.get("KERAS_HOME") or os.path.join(os.path.expanduser("~"), ".keras")
-    return Path(home) / "models" / IMAGENET_FILE
+    from nst_lab.pretrained import keras_models_dir
+
+    return keras_models_dir() / IMAGENET_FILE
 
 
 def _vgg19_skeleton() -> keras.Model:
