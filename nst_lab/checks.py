@@ -15,22 +15,48 @@ from typing import Any
 from nst_lab.errors import CheckFailed
 from nst_lab.exercises.judging import PASS_MESSAGE, PUBLIC_SEED, CaseResult
 
-__all__ = ["CheckFailed", "PASS_MESSAGE", "PUBLIC_SEED", "check_answer_form", "check_question", "report", "run_check"]
+__all__ = ["CheckFailed", "PASS_MESSAGE", "PUBLIC_SEED", "check_answer_form", "check_question", "on_references",
+           "report", "run_check"]
 RECORDED_MESSAGE = "Answer recorded: its form is right; it is graded after the deadline"
 
 
 def run_check(name: str, fn: Callable[..., Any], seed: int = PUBLIC_SEED) -> list[CaseResult]:
-    """Run every case of ``name``'s spec against ``fn`` in this process."""
+    """Run every case of ``name``'s spec against ``fn`` in this process.
+
+    As in the grader, ``fn`` runs on the course's references of the graded functions it builds on
+    (``compute_style_cost`` calls the reference ``compute_layer_style_cost``, whatever the notebook
+    defines under that name), so a slip in one function fails only that function's check.
+    """
     from nst_lab.exercises.specs import SPECS
 
     if not callable(fn):
         raise CheckFailed(f"check_{name} expected your function {name}, got {type(fn).__name__}")
     from nst_lab.exercises.kit import run_plan
-    from nst_lab.exercises.references import prelude_namespace
+    from nst_lab.exercises.references import prelude_namespace, provided_names
 
     spec = SPECS[name]
-    namespace = prelude_namespace(spec.prelude) if spec.prelude else {}
-    return spec.judge(run_plan(fn, spec.plan(seed), namespace), seed)
+    namespace = prelude_namespace(provided_names(name))
+    return spec.judge(run_plan(on_references(fn, namespace), spec.plan(seed), namespace), seed)
+
+
+def on_references(fn: Callable[..., Any], provided: dict[str, Any]) -> Callable[..., Any]:
+    """``fn`` with the global names that ``provided`` defines bound to it instead of the notebook's.
+
+    A ``tf.function`` is unwrapped to its Python function (the checks trace it themselves); any other
+    callable that is not a plain function is returned unchanged.
+    """
+    import types
+
+    inner = getattr(fn, "python_function", fn)  # a tf.function keeps the decorated function there
+    if not isinstance(inner, types.FunctionType):
+        return fn
+    names = {k: v for k, v in provided.items() if not k.startswith("__") and k != "annotations"}
+    rebound = types.FunctionType(inner.__code__, {**inner.__globals__, **names}, inner.__name__,
+                                 inner.__defaults__, inner.__closure__)
+    rebound.__kwdefaults__ = inner.__kwdefaults__
+    rebound.__qualname__ = inner.__qualname__
+    rebound.__dict__.update(inner.__dict__)
+    return rebound
 
 
 def report(name: str, results: Sequence[CaseResult]) -> None:

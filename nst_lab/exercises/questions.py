@@ -3,12 +3,18 @@
 A question sits in three notebook cells: markdown asks it, a code cell holds the answer,
 
     # GRADED QUESTION: block1_conv1_parameters
+    answer_block1_conv1_parameters = None  # your answer: a whole number
+    ### BEGIN SOLUTION
     answer_block1_conv1_parameters = 1792
+    ### END SOLUTION
 
 and a check cell calls ``check_question("block1_conv1_parameters", answer_block1_conv1_parameters)``.
-The grader never runs the answer cell: ``read_answer`` parses it with ``ast`` in the grader's own
-process and accepts only comments and that one assignment of a literal (``ast.literal_eval``), in
-a cell of bounded size. A call, an import, a name or a cell too large scores 0 with a note.
+The line outside the solution region names the variable to set in every release (``nst-lab
+release`` drops the region; nbgrader turns it into ``raise NotImplementedError()``, which runs
+after the line, so the check still says "not answered yet"). The grader never runs the answer
+cell: ``read_answer`` parses it with ``ast`` in the grader's own process and accepts only comments,
+assignments of a literal (``ast.literal_eval``) and nbgrader's stub, in a cell of bounded size.
+A call, an import, a name or a cell too large scores 0 with a note.
 
 What the package stores. Exact answers (whole numbers, shapes, the letter of an option) are kept
 only as a salted SHA-256 digest, so reading the installed package does not show them. The salt
@@ -80,6 +86,14 @@ class Question:
     wrong: tuple[tuple[Any, str], ...] = ()  # (digest or value, hint)
     hint: str = ""  # said on any other wrong answer
     size: int = 1  # "exact": 1 for a whole number, n for a shape of n whole numbers
+
+    def expects(self) -> str:
+        """What form an answer takes, in words: 'one of "a", "b", "c"', 'a tuple of 2 whole numbers'."""
+        if self.kind == "choice":
+            return "one of " + ", ".join(f'"{o}"' for o in self.options)
+        if self.kind == "number":
+            return "a number" if len(self.value) == 1 else f"a tuple of {len(self.value)} numbers"
+        return "a whole number" if self.size == 1 else f"a tuple of {self.size} whole numbers"
 
     def form(self, answer: Any) -> str:
         """What is wrong with the *form* of an answer (empty when it could be right): no key involved."""
@@ -210,7 +224,9 @@ QUESTIONS: dict[str, Question] = {q.name: q for q in (
 def read_answer(name: str, source: str) -> tuple[Any, str]:
     """The literal assigned to ``answer_<name>`` in an answer cell, never running it: (value, "") or (None, note).
 
-    The cell may hold comments and that one assignment; anything else is refused with a note.
+    The cell may hold comments, assignments of literals to ``answer_<name>`` and nbgrader's stub
+    ``raise NotImplementedError()``; as when the cell runs, the value is the last assignment before
+    the first ``raise``. Anything else is refused with a note.
     """
     target = f"answer_{name}"
     if len(source) > MAX_ANSWER_CHARS:
@@ -221,16 +237,33 @@ def read_answer(name: str, source: str) -> tuple[Any, str]:
         line = f" (line {exc.lineno})" if isinstance(exc, SyntaxError) and exc.lineno else ""
         return None, f"the answer cell is not valid Python{line}"
     statements = list(tree.body)
-    if (len(statements) != 1 or not isinstance(statements[0], ast.Assign) or len(statements[0].targets) != 1
-            or not isinstance(statements[0].targets[0], ast.Name) or statements[0].targets[0].id != target):
-        found = type(statements[0]).__name__ if statements else "nothing"
-        if len(statements) > 1:
-            found = ", ".join(type(s).__name__ for s in statements[:4])
+    assigned = [s for s in statements if _assigns(s, target)]
+    others = [s for s in statements if not _assigns(s, target) and not _is_stub(s)]
+    if others or not assigned:
+        found = ", ".join(type(s).__name__ for s in statements[:4]) or "nothing"
         return None, f"the answer cell must hold only `{target} = <value>`; found {found}"
+    stub = next((i for i, s in enumerate(statements) if _is_stub(s)), len(statements))
+    before = [s for s in statements[:stub] if _assigns(s, target)]
+    if not before:
+        return None, f"the answer cell raises NotImplementedError before it sets {target}"
+    value = before[-1].value  # type: ignore[attr-defined]
     try:
-        return ast.literal_eval(statements[0].value), ""
+        return ast.literal_eval(value), ""
     except (ValueError, TypeError, SyntaxError, RecursionError, MemoryError):
         return None, f"{target} must be a plain value (a number, a string or a tuple), not an expression"
+
+
+def _assigns(statement: ast.stmt, target: str) -> bool:
+    return (isinstance(statement, ast.Assign) and len(statement.targets) == 1
+            and isinstance(statement.targets[0], ast.Name) and statement.targets[0].id == target)
+
+
+def _is_stub(statement: ast.stmt) -> bool:
+    """nbgrader's code stub: ``raise NotImplementedError`` or ``raise NotImplementedError(...)``."""
+    if not isinstance(statement, ast.Raise) or statement.cause is not None:
+        return False
+    exc = statement.exc.func if isinstance(statement.exc, ast.Call) else statement.exc
+    return isinstance(exc, ast.Name) and exc.id == "NotImplementedError"
 
 
 NO_KEY = object()  # grade_answer without an exam's answer key: the question's own check decides

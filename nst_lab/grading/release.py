@@ -3,8 +3,10 @@
 In every code cell, the lines from ``### BEGIN SOLUTION`` to ``### END SOLUTION`` (markers
 included) become ``# YOUR CODE HERE`` and a ``raise NotImplementedError(...)`` at the same
 indentation, so the check right after says "it raised NotImplementedError: ...: replace this
-line with your code" instead of a confusing NameError; in an answer cell (``# GRADED QUESTION:
-name``) the region becomes ``answer_name = None``. Outputs and execution counts are
+line with your code" instead of a confusing NameError. An answer cell (``# GRADED QUESTION:
+name``) names its variable above the region (``answer_name = None  # your answer: ...``, put there
+by ``name_answer_variable``, which also makes the cell work under nbgrader's own release); the
+region is dropped, or becomes ``answer_name = None`` in a cell without that line. Outputs and execution counts are
 cleared; cell metadata (nbgrader ids, points, tags) and check cells are kept.
 
 The output is a pure function of the input: the same solution notebook gives byte-identical
@@ -71,6 +73,7 @@ def strip_solutions(source: str, where: str, markdown: bool = False, answer: str
     lines = source.split("\n")
     out: list[str] = []
     begin_at: int | None = None
+    named = bool(answer) and _assigns_outside(lines, str(answer))  # the cell already names the variable
     for number, line in enumerate(lines, start=1):
         marker = line.strip()
         if marker.startswith(BEGIN):
@@ -84,7 +87,8 @@ def strip_solutions(source: str, where: str, markdown: bool = False, answer: str
             if markdown:
                 out.append(indent + YOUR_ANSWER)
             elif answer:
-                out.append(f"{indent}{answer} = None  # {YOUR_ANSWER}")
+                if not named:
+                    out.append(f"{indent}{answer} = None  # {YOUR_ANSWER}")
             else:
                 name = _function_name(lines, number - 1, source)
                 out.append(indent + YOUR_CODE)
@@ -98,6 +102,41 @@ def strip_solutions(source: str, where: str, markdown: bool = False, answer: str
     if begin_at is not None:
         raise ReleaseError(f"{where}: the {BEGIN!r} at line {begin_at} is never closed by {END!r}")
     return "\n".join(out)
+
+
+def _assigns_outside(lines: Sequence[str], variable: str) -> bool:
+    """Whether a line outside every solution region assigns ``variable``."""
+    assign = re.compile(rf"\s*{re.escape(variable)}\s*=[^=]")
+    inside = False
+    for line in lines:
+        marker = line.strip()
+        if marker.startswith(BEGIN) or marker.startswith(END):
+            inside = marker.startswith(BEGIN)
+        elif not inside and assign.match(line):
+            return True
+    return False
+
+
+def name_answer_variable(source: str, name: str) -> str:
+    """An answer cell with ``answer_<name> = None  # your answer: <form>`` just above its solution region.
+
+    nbgrader's release replaces the region with ``raise NotImplementedError()``; this line, outside
+    it, survives, so the student sees which variable to set and the check says "not answered yet"
+    instead of a NameError. Idempotent: a cell that already assigns the variable outside its region
+    (or has no region) comes back unchanged.
+    """
+    from nst_lab.exercises.questions import QUESTIONS
+
+    lines = source.split("\n")
+    variable = f"answer_{name}"
+    if name not in QUESTIONS or _assigns_outside(lines, variable):
+        return source
+    for index, line in enumerate(lines):
+        if line.strip().startswith(BEGIN):
+            indent = line[: len(line) - len(line.lstrip())]
+            hint = f"{indent}{variable} = None  # your answer: {QUESTIONS[name].expects()}"
+            return "\n".join([*lines[:index], hint, *lines[index:]])
+    return source
 
 
 def answer_key(nb: Any, label: str = "notebook") -> dict[str, Any]:
