@@ -87,6 +87,10 @@ class Question:
     hint: str = ""  # said on any other wrong answer
     size: int = 1  # "exact": 1 for a whole number, n for a shape of n whole numbers
 
+    def unanswered(self) -> str:
+        """The message for an answer left at None: short, so that nbgrader's validate (90 columns) shows it whole."""
+        return f"not answered yet: set answer_{self.name} to {self.expects()}"
+
     def expects(self) -> str:
         """What form an answer takes, in words: 'one of "a", "b", "c"', 'a tuple of 2 whole numbers'."""
         if self.kind == "choice":
@@ -99,7 +103,7 @@ class Question:
         """What is wrong with the *form* of an answer (empty when it could be right): no key involved."""
         shown = _show(answer)
         if answer is None:
-            return f"{self.name}: not answered yet (answer_{self.name} is None)"
+            return self.unanswered()
         if self.kind == "choice":
             text = answer.strip().lower() if isinstance(answer, str) else None
             return "" if text in self.options else (f"{self.name}: answer with one of the letters "
@@ -132,7 +136,7 @@ class Question:
         """Pass or fail for one answer, with the hint of the mistake it matches."""
         shown = _show(answer)
         if answer is None:
-            return CaseResult(self.name, False, f"{self.name}: not answered yet (answer_{self.name} is None)")
+            return CaseResult(self.name, False, self.unanswered())
         if self.kind == "choice":
             text = answer.strip().lower() if isinstance(answer, str) else None
             if text not in self.options:
