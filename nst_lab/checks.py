@@ -32,10 +32,10 @@ def run_check(name: str, fn: Callable[..., Any], seed: int = PUBLIC_SEED) -> lis
     if not callable(fn):
         raise CheckFailed(f"check_{name} expected your function {name}, got {type(fn).__name__}")
     from nst_lab.exercises.kit import run_plan
-    from nst_lab.exercises.references import prelude_namespace, provided_names
+    from nst_lab.exercises.references import prelude_namespace
 
     spec = SPECS[name]
-    namespace = prelude_namespace(provided_names(name))
+    namespace = prelude_namespace(spec.provided)
     return spec.judge(run_plan(on_references(fn, namespace), spec.plan(seed), namespace), seed)
 
 

@@ -54,6 +54,10 @@ def content_norm(c, g):
     return tf.norm(c[-1] - g[-1]) / (4 * h * w * ch)
 
 
+def content_gatys_half(c, g):  # Gatys et al.'s L_content = 1/2 * sum (F - P)^2
+    return 0.5 * tf.reduce_sum(tf.square(c[-1] - g[-1]))
+
+
 def not_implemented(*args, **kwargs):
     raise NotImplementedError("compute_content_cost is not implemented yet")
 
@@ -133,6 +137,15 @@ def style_averaged(S, G, STYLE_LAYERS=STYLE_LAYERS):  # noqa: N803
     return tf.add_n(costs) / len(costs)
 
 
+def style_normalised_weights(S, G, STYLE_LAYERS=STYLE_LAYERS):  # noqa: N803  (weights rescaled to sum to 1)
+    total = sum(w for _, w in STYLE_LAYERS)
+    return tf.add_n([w / total * compute_layer_style_cost(s, g) for s, g, (_, w) in zip(S[:-1], G[:-1], STYLE_LAYERS)])
+
+
+def style_mean_of_layers(S, G, STYLE_LAYERS=STYLE_LAYERS):  # noqa: N803
+    return tf.reduce_mean(tf.stack([compute_layer_style_cost(s, g) for s, g in zip(S[:-1], G[:-1])]))
+
+
 def style_reversed_weights(S, G, STYLE_LAYERS=STYLE_LAYERS):  # noqa: N803
     weights = [w for _, w in STYLE_LAYERS][::-1]
     return tf.add_n([w * compute_layer_style_cost(s, g) for s, g, w in zip(S[:-1], G[:-1], weights)])
@@ -191,6 +204,19 @@ def adam_eps_in_sqrt(theta, g, m, v, t, learning_rate=0.001, beta1=0.9, beta2=0.
     m, v = _moments(g, m, v, beta1, beta2)
     m_hat, v_hat = m / (1 - beta1**t), v / (1 - beta2**t)
     return theta - learning_rate * m_hat / tf.sqrt(v_hat + epsilon), m, v
+
+
+def adam_keras_epsilon(theta, g, m, v, t, learning_rate=0.001, beta1=0.9, beta2=0.999, epsilon=1e-8):
+    """Keras' Adam: the corrections folded into the learning rate, epsilon added to the uncorrected sqrt(v)."""
+    m, v = _moments(g, m, v, beta1, beta2)
+    lr_t = learning_rate * tf.sqrt(1.0 - beta2**t) / (1.0 - beta1**t)
+    return theta - lr_t * m / (tf.sqrt(v) + epsilon), m, v
+
+
+def adam_keras_epsilon_in_sqrt(theta, g, m, v, t, learning_rate=0.001, beta1=0.9, beta2=0.999, epsilon=1e-8):
+    m, v = _moments(g, m, v, beta1, beta2)
+    lr_t = learning_rate * tf.sqrt(1.0 - beta2**t) / (1.0 - beta1**t)
+    return theta - lr_t * m / tf.sqrt(v + epsilon), m, v
 
 
 def adam_ascent(theta, g, m, v, t, learning_rate=0.001, beta1=0.9, beta2=0.999, epsilon=1e-8):
@@ -318,6 +344,20 @@ def pre_torch(image):
     return (image - tf.constant([0.485, 0.456, 0.406])) / tf.constant([0.229, 0.224, 0.225])
 
 
+def pre_keras_vgg19(image):  # right values, but Keras' work, not the student's
+    return tf.keras.applications.vgg19.preprocess_input(image * 255.0)
+
+
+def pre_keras_vgg16(image):
+    return keras.applications.vgg16.preprocess_input(255.0 * image)
+
+
+def pre_keras_imagenet_utils(image):
+    from keras.applications import imagenet_utils
+
+    return imagenet_utils.preprocess_input(image * 255.0, mode="caffe")
+
+
 # ----------------------------------------------------------------- run_style_transfer
 def _loop(image, step, steps, every, indices=None, snap=None, before=False, value=float):
     history, snapshots = [], {}
@@ -371,6 +411,7 @@ MISTAKES = [
     ("compute_content_cost", content_every_output, "you summed over every output"),
     ("compute_content_cost", content_norm, "you took a square root"),
     ("compute_content_cost", not_implemented, "it raised NotImplementedError"),
+    ("compute_content_cost", content_gatys_half, "that is Gatys' form 1/2 * sum of squares"),
     ("gram_matrix", gram_transposed, "you computed A^T A"),
     ("gram_matrix", gram_elementwise, "element-wise product"),
     ("gram_matrix", gram_normalised, "you normalised the Gram matrix"),
@@ -386,6 +427,8 @@ MISTAKES = [
     ("compute_style_cost", style_global_layers, "you used the global STYLE_LAYERS"),
     ("compute_style_cost", style_averaged, "you averaged the layer costs instead of adding them"),
     ("compute_style_cost", style_reversed_weights, "the weights are in reverse order"),
+    ("compute_style_cost", style_normalised_weights, "you normalised the layer weights (divided them by their sum)"),
+    ("compute_style_cost", style_mean_of_layers, "you took the plain mean of the layer costs"),
     ("total_cost", total_swapped, "alpha and beta are swapped"),
     ("total_cost", total_python_float, "expected a tf.Tensor but got a float"),
     ("total_cost", total_bad_defaults, "the defaults are swapped"),
@@ -402,6 +445,8 @@ MISTAKES = [
     ("adam_update", adam_no_bias_correction, "no bias correction"),
     ("adam_update", adam_eps_in_sqrt, "epsilon belongs outside the square root"),
     ("adam_update", adam_ascent, "the update goes uphill"),
+    ("adam_update", adam_keras_epsilon, "you added epsilon to the uncorrected sqrt(v), as Keras' Adam does"),
+    ("adam_update", adam_keras_epsilon_in_sqrt, "you put epsilon inside the square root of the uncorrected v"),
     ("adam_update", adam_seed_literal, "you returned the bias-corrected m_hat and v_hat as m and v"),
     ("adam_update", adam_no_one_minus, "the moving averages need (1 - beta)"),
     ("adam_update", adam_v_not_squared, "v must average the squared gradient"),
@@ -423,6 +468,10 @@ MISTAKES = [
     ("preprocess_for_vgg19", pre_means_unflipped, "the means are in RGB order"),
     ("preprocess_for_vgg19", pre_no_mean, "the ImageNet means were not subtracted"),
     ("preprocess_for_vgg19", pre_torch, "that is the torch convention"),
+    ("preprocess_for_vgg19", pre_keras_vgg19, "this calls Keras' own preprocess_input; write the conversion yourself"),
+    ("preprocess_for_vgg19", pre_keras_vgg16, "this calls Keras' own preprocess_input; write the conversion yourself"),
+    ("preprocess_for_vgg19", pre_keras_imagenet_utils,
+     "this calls Keras' own preprocess_input; write the conversion yourself"),
     ("run_style_transfer", loop_extra_step, "range(steps + 1) runs one step too many"),
     ("run_style_transfer", loop_missing_step, "one step is missing"),
     ("run_style_transfer", loop_keeps_tensors, "the history holds tensors"),
@@ -550,3 +599,74 @@ def test_inputs_do_not_depend_on_tf_random():
     tf.random.set_seed(99)
     second = checks.run_check("compute_layer_style_cost", layer_reshape_no_transpose)
     assert [r.message for r in first] == [r.message for r in second]
+
+
+# ----------------------------------------------------------------- one slip costs only its own check
+NOTEBOOK_CELLS = '''
+import tensorflow as tf
+
+def gram_matrix(A):
+    return tf.matmul(tf.transpose(A), A)  # the slip: A^T A
+
+def compute_layer_style_cost(a_S, a_G):
+    _, n_H, n_W, n_C = a_G.shape
+    S, G = tf.transpose(tf.reshape(a_S, [-1, n_C])), tf.transpose(tf.reshape(a_G, [-1, n_C]))
+    return tf.reduce_sum(tf.square(gram_matrix(S) - gram_matrix(G))) / (4.0 * (n_H * n_W * n_C) ** 2)
+
+@tf.function
+def compute_style_cost(style_image_output, generated_image_output, STYLE_LAYERS=STYLE_LAYERS):
+    J = 0.0
+    for a_S, a_G, (_, weight) in zip(style_image_output[:-1], generated_image_output[:-1], STYLE_LAYERS):
+        J += weight * compute_layer_style_cost(a_S, a_G)
+    return J
+'''
+
+
+def test_a_slip_in_one_function_fails_only_its_own_check_in_the_notebook():
+    """As in a notebook: later functions call the student's transposed gram_matrix, yet their checks pass,
+    because each check runs its function on the references of the functions it builds on."""
+    notebook: dict = {"STYLE_LAYERS": STYLE_LAYERS}
+    exec(compile(NOTEBOOK_CELLS, "<notebook>", "exec"), notebook)
+    assert verdict("gram_matrix", notebook["gram_matrix"])[0] is not None
+    for name in ("compute_layer_style_cost", "compute_style_cost"):
+        assert verdict(name, notebook[name])[0] is None, verdict(name, notebook[name])[0]
+    a = tf.reshape(tf.range(24, dtype=tf.float32), (1, 2, 3, 4)) / 24.0
+    b = tf.reverse(a, axis=[1])
+    assert not np.isclose(float(notebook["compute_layer_style_cost"](a, b)), float(compute_layer_style_cost(a, b)))
+
+
+def test_the_notebook_keeps_its_own_functions():
+    """on_references copies the globals: the notebook's own gram_matrix is still the one it defined."""
+    notebook: dict = {"STYLE_LAYERS": STYLE_LAYERS}
+    exec(compile(NOTEBOOK_CELLS, "<notebook>", "exec"), notebook)
+    own = notebook["gram_matrix"]
+    checks.run_check("compute_layer_style_cost", notebook["compute_layer_style_cost"])
+    assert notebook["gram_matrix"] is own
+
+
+KERAS_CELLS = {
+    "vgg19": ("def preprocess_for_vgg19(image):\n"
+              "    return tf.keras.applications.vgg19.preprocess_input(image * 255.0)\n"),
+    "vgg16": ("from keras.applications.vgg16 import preprocess_input as pp\n\n"
+              "def preprocess_for_vgg19(image):\n    return pp(255.0 * image)\n"),
+    "imagenet_utils": ("def preprocess_for_vgg19(image):\n    from keras.applications import imagenet_utils\n"
+                       "    return imagenet_utils.preprocess_input(image * 255.0, mode='caffe')\n"),
+}
+BY_HAND = ("def preprocess_for_vgg19(image):\n"
+           "    return image[..., ::-1] * 255.0 - tf.constant([103.939, 116.779, 123.68])\n")
+
+
+@pytest.mark.parametrize("cell", list(KERAS_CELLS.values()) + [BY_HAND], ids=[*KERAS_CELLS, "by_hand"])
+def test_the_grader_scores_no_call_to_keras_preprocess_input(cell):
+    """The grader's path (job, kit.exercise as in the sandbox, judge): Keras' own work scores 0, named."""
+    from nst_lab.exercises.kit import exercise
+    from nst_lab.grading.grade import job_for, judge_one
+
+    worker = exercise(job_for("preprocess_for_vgg19", cell, 4242, 60.0))
+    report = judge_one("preprocess_for_vgg19", worker, 4242, 10.0)
+    if cell == BY_HAND:
+        assert report["points"] == 10.0, report
+        return
+    assert report["points"] == 0.0 and report["cases"], report
+    for case in report["cases"]:
+        assert "this calls Keras' own preprocess_input; write the conversion yourself" in case["message"], case

@@ -56,12 +56,38 @@ def test_a_typical_wrong_answer_fails_with_its_hint(name, answer, hint):
     ("seed_slice_drops", "d", "answer with one of the letters 'a', 'b', 'c'"),
     ("adam_first_move", "0.1", "expected a number"),
     ("preprocess_zero_input", 0.485, "expected a tuple of 3 numbers"),
-    ("block1_conv1_parameters", None, "not answered yet"),
+    ("block1_conv1_parameters", None, "not answered yet: set answer_block1_conv1_parameters"),
     ("block1_conv1_parameters", 1792.5, "is not right"),
 ])
 def test_answers_of_the_wrong_kind_say_what_was_expected(name, answer, says):
     verdict = QUESTIONS[name].judge(answer)
     assert not verdict.passed and says in verdict.message
+
+
+CAFFE_MEAN_RGB = (123.68, 116.779, 103.939)  # Keras' caffe mode (Simonyan & Zisserman), 0-255 scale
+TORCH_MEAN_RGB = (0.485, 0.456, 0.406)  # torchvision's ImageNet mean, [0, 1] scale
+
+
+@pytest.mark.parametrize("answer", [tuple(round(m / 255, 3) for m in CAFFE_MEAN_RGB),
+                                    tuple(round(m / 255, 4) for m in CAFFE_MEAN_RGB),
+                                    tuple(m / 255 for m in CAFFE_MEAN_RGB)])
+def test_the_imagenet_mean_question_takes_the_caffe_mean_to_three_decimals(answer):
+    assert QUESTIONS["preprocess_zero_input"].judge(answer).passed, answer
+
+
+@pytest.mark.parametrize("answer", [TORCH_MEAN_RGB, tuple(round(m, 2) for m in TORCH_MEAN_RGB)])
+def test_the_imagenet_mean_question_refuses_torchs_mean(answer):
+    verdict = QUESTIONS["preprocess_zero_input"].judge(answer)
+    assert not verdict.passed
+    if answer == TORCH_MEAN_RGB:
+        assert "torch's ImageNet mean" in verdict.message
+
+
+def test_an_unanswered_question_names_its_variable_briefly():
+    """nbgrader's validate cuts lines at 90 columns: "    " + "  - " + the message must fit in 87."""
+    for name, q in QUESTIONS.items():
+        message = q.judge(None).message
+        assert message.endswith(f"set answer_{name}") and len(message) <= 87 - 8, message
 
 
 def test_the_package_stores_no_exact_answer_in_the_clear():
@@ -105,6 +131,31 @@ def test_hostile_or_broken_answer_cells_score_zero_with_a_note_and_never_run(bod
     report = grade_answer("block1_conv1_parameters", CELL.format(body), 2)
     assert report["points"] == 0 and note in report["note"], report
     assert not Path("/tmp/pwned").exists() and not list(tmp_path.iterdir())
+
+
+NBGRADER_CELL = ("# GRADED QUESTION: block1_conv1_parameters\n"
+                 "answer_block1_conv1_parameters = None  # your answer: a whole number\n{}")
+
+
+@pytest.mark.parametrize("body,value,note", [
+    ("# YOUR CODE HERE\nraise NotImplementedError()", None, ""),  # unanswered: graded as None
+    ("answer_block1_conv1_parameters = 1792", 1792, ""),
+    ("answer_block1_conv1_parameters = 1792\n# YOUR CODE HERE\nraise NotImplementedError()", 1792, ""),
+    ("raise NotImplementedError\nanswer_block1_conv1_parameters = 1792", None, ""),  # the answer comes too late
+    ("raise ValueError()", None, "found Assign, Raise"),
+    ("raise NotImplementedError() from None", None, "found Assign, Raise"),
+])
+def test_a_cell_released_by_nbgrader_is_read_as_it_would_run(body, value, note):
+    """The line above the stub names the variable; nbgrader's stub runs after it, so it stops nothing before it."""
+    got, why = read_answer("block1_conv1_parameters", NBGRADER_CELL.format(body))
+    assert got == value and (note in why if note else why == ""), (got, why)
+
+
+def test_a_stub_before_any_answer_is_noted():
+    source = ("# GRADED QUESTION: block1_conv1_parameters\n"
+              "raise NotImplementedError()\nanswer_block1_conv1_parameters = 1")
+    assert read_answer("block1_conv1_parameters", source) == (
+        None, "the answer cell raises NotImplementedError before it sets answer_block1_conv1_parameters")
 
 
 @pytest.mark.parametrize("name,answer", [("preprocess_zero_input", f"({'9' * 400}, 0.5, 0.4)"),  # float() overflows

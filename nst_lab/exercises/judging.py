@@ -47,6 +47,11 @@ class Spec:
     depends: tuple[str, ...] = ()
     prelude: tuple[str, ...] = ()
 
+    @property
+    def provided(self) -> tuple[str, ...]:
+        """What it builds on: its dependencies' references and the provided helpers, in the grader and the checks."""
+        return tuple(n for n in dict.fromkeys((*self.depends, *self.prelude, "clip_0_1")) if n != self.name)
+
 
 @dataclass(frozen=True)
 class CaseResult:

@@ -10,7 +10,7 @@ A *plan* is a list of calls with concrete inputs (the seed that made them stays 
 - ``{"id", "kind": "call", "args": [...], "kwargs": {...}, "grad": {"wrt": [i, j], "cotangent": x},
   "trace": bool}``: the value of ``fn(*args)``; with ``grad``, the vector-Jacobian product of the
   output with ``cotangent`` with respect to ``args[i][j]`` (or ``args[i]``); with ``trace``, the
-  value again from ``tf.function(fn)``;
+  value again from ``tf.function(fn)``; with ``watch`` (path parts), what it ran from there;
 - ``{"id", "kind": "layer_outputs", "model": m, "layer_names": [...], "image": x}``: the values of
   ``fn(model, layer_names)(image)``;
 - ``{"id", "kind": "train", "model": m, "layers": [...], "content", "style", "start", "alpha",
@@ -154,8 +154,26 @@ def _at(args: list[Any], path: list[int]) -> Any:
     return args[path[0]] if len(path) == 1 else args[path[0]][path[1]]
 
 
+def _watched(fn: Callable[..., Any], parts: list[str], seen: list[str]) -> Callable[..., Any]:
+    """``fn`` recording in ``seen`` each Python function it runs from a file whose path holds all of ``parts``."""
+    import sys
+    def hook(frame: Any, event: str, arg: Any) -> None:
+        if event == "call" and all(p in frame.f_code.co_filename.replace("\\", "/") for p in parts):
+            seen.append(frame.f_code.co_name)
+    def run(*args: Any, **kwargs: Any) -> Any:
+        previous = sys.getprofile()
+        sys.setprofile(hook)
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            sys.setprofile(previous)
+    return run
+
+
 def _call(fn: Callable[..., Any], call: dict[str, Any]) -> dict[str, Any]:
     tf = tensorflow()
+    seen: list[str] = []  # with "watch": the library functions the student's function ran
+    fn = _watched(fn, [str(p) for p in call["watch"]], seen) if call.get("watch") else fn
     args, kwargs = decode(call.get("args", [])), {k: decode(v) for k, v in call.get("kwargs", {}).items()}
     out: dict[str, Any] = {"value": _attempt(lambda: fn(*args, **kwargs))}
     grad = call.get("grad")
@@ -177,6 +195,7 @@ def _call(fn: Callable[..., Any], call: dict[str, Any]) -> dict[str, Any]:
         out["grad"] = _attempt(vjp)
     if call.get("trace"):
         out["traced"] = _attempt(lambda: tf.function(fn, autograph=False)(*args, **kwargs))
+    out.update({"watched": sorted(set(seen))[:8]} if call.get("watch") else {})
     return out
 
 

@@ -67,17 +67,6 @@ def prelude(names: Iterable[str], exclude: str = "") -> str:
     return HEADER + constants + "".join(_source(name) for name in ORDER if name in wanted)
 
 
-def provided_names(name: str) -> tuple[str, ...]:
-    """What graded function ``name`` may build on: its dependencies' references and the provided helpers.
-
-    The grader sends their prelude with the exercise; the notebook checks run ``name`` on the same ones.
-    """
-    from nst_lab.exercises.specs import SPECS
-
-    spec = SPECS[name]
-    return tuple(n for n in dict.fromkeys((*spec.depends, *spec.prelude, "clip_0_1")) if n != name)
-
-
 def prelude_namespace(names: Iterable[str]) -> dict[str, Any]:
     """The namespace a prelude defines (the judge runs its reference runs with the same helpers)."""
     namespace: dict[str, Any] = {}

@@ -64,6 +64,8 @@ def _judge_content(results: Results, seed: int) -> list[CaseResult]:
             ("you divided by 4*n_H*n_W*n_C twice or squared it", np.sum(diff**2) / (4 * n) ** 2),
             ("you summed over every output, not only the content layer",
              sum(np.sum((x.astype(np.float64) - y) ** 2) / (4 * x.size) for x, y in zip(c, g))),
+            ("that is Gatys' form 1/2 * sum of squares; the course's content cost divides the sum by "
+             "4*n_H*n_W*n_C", np.sum(diff**2) / 2),
         ]
         grad = vjp(_costs().compute_content_cost, [c, g], [1, -1], cot)
         verdicts.append(judge_call(f"content cost on shape {CONTENT_SHAPES[case]}", results.get(f"case{case}"),
@@ -207,6 +209,10 @@ def _judge_style(results: Results, seed: int) -> list[CaseResult]:
             ("the layer weights are not applied: multiply each layer cost by its weight", _weighted(s, g, [1.0] * 5)),
             ("the weights are in reverse order", _weighted(s, g, weights[::-1])),
             ("you averaged the layer costs instead of adding them", _weighted(s, g, weights) / len(weights)),
+            ("you normalised the layer weights (divided them by their sum); the seed adds "
+             "weight * J_layer with the weights as given", _weighted(s, g, weights) / sum(weights)),
+            ("you took the plain mean of the layer costs (tf.reduce_mean); the seed adds weight * J_layer",
+             _weighted(s, g, [1.0] * 5) / 5),
         ]
         if case == "custom":
             mistakes.append(("you used the global STYLE_LAYERS, not the STYLE_LAYERS argument",

@@ -131,8 +131,12 @@ def _plan_pre(seed: int) -> Plan:
     for case in range(len(PRE_SHAPES)):
         x, cot = _pre_inputs(seed, case)
         plan.append({"id": f"case{case}", "args": [encode(x)], "grad": {"wrt": [0], "cotangent": encode(cot)},
-                     "trace": case == 0})
+                     "trace": case == 0, "watch": KERAS_APPLICATIONS})
     return plan
+
+
+KERAS_APPLICATIONS = ["keras", "/applications/"]  # Keras' preprocess_input lives there (vgg16, vgg19, imagenet_utils)
+KERAS_CALLED = "this calls Keras' own preprocess_input; write the conversion yourself (x255, RGB to BGR, means off)"
 
 
 def _judge_pre(results: Results, seed: int) -> list[CaseResult]:
@@ -143,6 +147,11 @@ def _judge_pre(results: Results, seed: int) -> list[CaseResult]:
         x, cot = _pre_inputs(seed, case)
         mistakes = [(why, np_preprocess(x, variant)) for why, variant in PRE_MISTAKES]
         grad = vjp(preprocess_for_vgg19, [x], [0], cot)
+        result = results.get(f"case{case}")
+        if isinstance(result, dict) and result.get("watched"):  # not the student's work, whatever it returns
+            verdicts.append(CaseResult(f"preprocess of shape {shape}", False,
+                                       f"preprocess of shape {shape}: {KERAS_CALLED} (it ran {result['watched'][0]})"))
+            continue
         verdicts.append(judge_call(f"preprocess of shape {shape}", results.get(f"case{case}"), np_preprocess(x),
                                    mistakes, grad=grad))
     return verdicts

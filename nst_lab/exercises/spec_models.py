@@ -121,8 +121,13 @@ def np_adam_step(theta: np.ndarray, grad: np.ndarray, m: np.ndarray, v: np.ndarr
     m_hat, v_hat = m / (1 - beta1**power), v / (1 - beta2**power)
     if variant == "no_bias_correction":
         m_hat, v_hat = m, v
+    if variant == "keras_eps":  # lr*sqrt(1 - beta2^t)/(1 - beta1^t) * m/(sqrt(v) + eps): eps after the correction
+        epsilon = epsilon / np.sqrt(1 - beta2**power)
+    if variant == "keras_eps_in_sqrt":  # the same with m/sqrt(v + eps)
+        epsilon = epsilon / (1 - beta2**power)
     with np.errstate(all="ignore"):
-        step = m_hat / (np.sqrt(v_hat + epsilon) if variant == "eps_in_sqrt" else np.sqrt(v_hat) + epsilon)
+        inside = variant in ("eps_in_sqrt", "keras_eps_in_sqrt")
+        step = m_hat / (np.sqrt(v_hat + epsilon) if inside else np.sqrt(v_hat) + epsilon)
     theta = theta + learning_rate * step if variant == "ascent" else theta - learning_rate * step
     if variant == "stores_corrected":  # the seed's m_t = m_t / (1 - beta1^t), read literally
         return [theta, m_hat, v_hat]
@@ -132,6 +137,10 @@ def np_adam_step(theta: np.ndarray, grad: np.ndarray, m: np.ndarray, v: np.ndarr
 ADAM_MISTAKES = {
     "no_bias_correction": "no bias correction: divide m by (1 - beta1**t) and v by (1 - beta2**t)",
     "eps_in_sqrt": "epsilon belongs outside the square root: sqrt(v_hat) + epsilon",
+    "keras_eps": "you added epsilon to the uncorrected sqrt(v), as Keras' Adam does (its epsilon_hat form, "
+                 "lr*sqrt(1 - beta2**t)/(1 - beta1**t) * m/(sqrt(v) + epsilon)); the seed adds it to sqrt(v_hat)",
+    "keras_eps_in_sqrt": "you put epsilon inside the square root of the uncorrected v (Keras' epsilon_hat "
+                         "form with sqrt(v + epsilon)); the seed adds it outside, to sqrt(v_hat)",
     "ascent": "the update goes uphill: subtract learning_rate * m_hat / (sqrt(v_hat) + epsilon)",
     "v_not_squared": "v must average the squared gradient, g**2",
     "no_one_minus": "the moving averages need (1 - beta): m = beta1*m + (1 - beta1)*g",

@@ -119,7 +119,7 @@ def test_validate_names_what_to_fill_in(course: dict[str, Any]) -> None:
     assert "NameError" not in out
     assert "VALIDATION FAILED ON 5 CELL(S)" in out  # three functions and two questions, nothing else
     for name in ("gram_shape_block2_conv1", "seed_slice_drops"):
-        assert f"not answered yet: set answer_{name} to " in out
+        assert f"not answered yet: set answer_{name}\n" in out
     assert "gram_matrix of shape (3, 7): it raised NotImplementedError" in out
 
 
