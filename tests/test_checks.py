@@ -219,6 +219,11 @@ def adam_keras_epsilon_in_sqrt(theta, g, m, v, t, learning_rate=0.001, beta1=0.9
     return theta - lr_t * m / tf.sqrt(v + epsilon), m, v
 
 
+def adam_v_uncorrected(theta, g, m, v, t, learning_rate=0.001, beta1=0.9, beta2=0.999, epsilon=1e-8):
+    m, v = _moments(g, m, v, beta1, beta2)
+    return theta - learning_rate * (m / (1 - beta1**t)) / (tf.sqrt(v) + epsilon), m, v
+
+
 def adam_ascent(theta, g, m, v, t, learning_rate=0.001, beta1=0.9, beta2=0.999, epsilon=1e-8):
     new_theta, m, v = nst_lab.adam_update(theta, g, m, v, t, learning_rate, beta1, beta2, epsilon)
     return 2 * theta - new_theta, m, v
@@ -445,6 +450,7 @@ MISTAKES = [
     ("adam_update", adam_no_bias_correction, "no bias correction"),
     ("adam_update", adam_eps_in_sqrt, "epsilon belongs outside the square root"),
     ("adam_update", adam_ascent, "the update goes uphill"),
+    ("adam_update", adam_v_uncorrected, "only m is bias-corrected"),
     ("adam_update", adam_keras_epsilon, "you added epsilon to the uncorrected sqrt(v), as Keras' Adam does"),
     ("adam_update", adam_keras_epsilon_in_sqrt, "you put epsilon inside the square root of the uncorrected v"),
     ("adam_update", adam_seed_literal, "you returned the bias-corrected m_hat and v_hat as m and v"),

@@ -202,3 +202,37 @@ def test_the_release_records_questions_and_blanks_their_answers():
         student = nbformat.read(ROOT / "notebooks" / f"{q.notebook}.ipynb", as_version=4)
         [cell] = [c for c in student.cells if c.source.startswith(f"# GRADED QUESTION: {name}")]
         assert read_answer(name, cell.source) == (None, "") and "BEGIN SOLUTION" not in cell.source
+
+
+# ----------------------------------------------------------------- answer cells that survive nbgrader's release
+OLD_FORM = "# GRADED QUESTION: seed_slice_drops\n### BEGIN SOLUTION\nanswer_seed_slice_drops = \"a\"\n### END SOLUTION"
+
+
+def test_the_answer_line_goes_above_the_region_once():
+    from nst_lab.grading.release import name_answer_variable
+
+    once = name_answer_variable(OLD_FORM, "seed_slice_drops")
+    assert once.split("\n")[1] == 'answer_seed_slice_drops = None  # your answer: one of "a", "b", "c"'
+    assert name_answer_variable(once, "seed_slice_drops") == once
+    assert read_answer("seed_slice_drops", once) == ("a", "")  # the exam's key: the solution's value
+
+
+def test_our_release_keeps_only_the_named_line_and_the_old_form_still_works():
+    from nst_lab.grading.release import name_answer_variable, strip_solutions
+
+    source = name_answer_variable(OLD_FORM, "seed_slice_drops")
+    named = strip_solutions(source, "cell", answer="answer_seed_slice_drops")
+    assert named == source.split("\n### BEGIN")[0]  # the marker line and the named line, nothing of the region
+    old = strip_solutions(OLD_FORM, "cell", answer="answer_seed_slice_drops")
+    assert old == "# GRADED QUESTION: seed_slice_drops\nanswer_seed_slice_drops = None  # YOUR ANSWER HERE"
+
+
+def test_the_solution_notebooks_are_nbgrader_ready():
+    """scripts/nbgrader_cells.py has been applied: running it again would change nothing."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("nbgrader_cells", ROOT / "scripts" / "nbgrader_cells.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    for path in sorted((ROOT / "notebooks" / "solutions").glob("*.ipynb")):
+        assert module.fix_notebook(path, write=False) == 0, path.name

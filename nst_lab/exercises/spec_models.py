@@ -121,6 +121,8 @@ def np_adam_step(theta: np.ndarray, grad: np.ndarray, m: np.ndarray, v: np.ndarr
     m_hat, v_hat = m / (1 - beta1**power), v / (1 - beta2**power)
     if variant == "no_bias_correction":
         m_hat, v_hat = m, v
+    if variant == "v_uncorrected":
+        v_hat = v
     if variant == "keras_eps":  # lr*sqrt(1 - beta2^t)/(1 - beta1^t) * m/(sqrt(v) + eps): eps after the correction
         epsilon = epsilon / np.sqrt(1 - beta2**power)
     if variant == "keras_eps_in_sqrt":  # the same with m/sqrt(v + eps)
@@ -137,6 +139,7 @@ def np_adam_step(theta: np.ndarray, grad: np.ndarray, m: np.ndarray, v: np.ndarr
 ADAM_MISTAKES = {
     "no_bias_correction": "no bias correction: divide m by (1 - beta1**t) and v by (1 - beta2**t)",
     "eps_in_sqrt": "epsilon belongs outside the square root: sqrt(v_hat) + epsilon",
+    "v_uncorrected": "only m is bias-corrected: divide v by (1 - beta2**t) too, v_hat = v / (1 - beta2**t)",
     "keras_eps": "you added epsilon to the uncorrected sqrt(v), as Keras' Adam does (its epsilon_hat form, "
                  "lr*sqrt(1 - beta2**t)/(1 - beta1**t) * m/(sqrt(v) + epsilon)); the seed adds it to sqrt(v_hat)",
     "keras_eps_in_sqrt": "you put epsilon inside the square root of the uncorrected v (Keras' epsilon_hat "
