@@ -31,3 +31,42 @@ def test_optimizer_paths_draws_one_line_per_path():
     labels = [line.get_label() for line in fig.axes[0].get_lines()]
     assert "sgd (20 steps)" in labels and "adam (20 steps)" in labels
     plt.close(fig)
+
+
+def test_final_figure_needs_the_runs_weights_and_its_parts_add_up_to_the_total():
+    """Notebook 05's figure once said alpha=1, beta=1 for an alpha 100 / beta 10 run: the weights are required now."""
+    import pytest
+
+    from nst_lab.plots import final_figure
+
+    losses = {"total": [40.0, 23.0], "content": [0.0, 0.1], "style": [4.0, 1.3]}  # 100 Jc + 10 Js
+    with pytest.raises(TypeError, match="alpha"):
+        final_figure(np.zeros((1, 8, 8, 3)), losses)  # type: ignore[call-arg]
+    fig = final_figure(np.zeros((1, 8, 8, 3)), losses, alpha=100, beta=10)
+    lines = {line.get_label(): np.asarray(line.get_ydata(), float) for line in fig.axes[1].get_lines()}
+    legend = [text.get_text() for text in fig.axes[1].get_legend().get_texts()]
+    assert "alpha * J_content (alpha=100)" in legend and "beta * J_style (beta=10)" in legend
+    parts = lines["alpha * J_content (alpha=100)"][1:] + lines["beta * J_style (beta=10)"][1:]
+    np.testing.assert_allclose(parts, lines["total J"][1:])
+    plt.close(fig)
+
+
+def test_the_race_histories_of_adam_and_lbfgs_start_at_the_same_cost():
+    """Entry k is J after k updates for both optimizers (07's race once shifted L-BFGS by one iteration)."""
+    from nst_lab.config import StyleConfig
+    from nst_lab.engine import Network, prepare_transfer
+    from nst_lab.engine.scales import cost_after_updates
+    from nst_lab.vgg import WeightsInfo, build_tiny_vgg
+
+    rng = np.random.default_rng(3)
+    content, style = (rng.uniform(0, 1, (1, 40, 40, 3)).astype(np.float32) for _ in range(2))
+    network = Network(build_tiny_vgg(seed=0), WeightsInfo("random", "tiny", ""))
+    config = StyleConfig(size=40, weights="random", save_every=0, precision="float32", init="content")
+    histories = {}
+    for optimizer in ("adam", "lbfgs"):
+        transfer = prepare_transfer(content, style, config.replace(optimizer=optimizer), network=network)
+        histories[optimizer] = cost_after_updates(transfer, 4)
+    adam, lbfgs = histories["adam"], histories["lbfgs"]
+    assert len(adam) == 5 and 2 <= len(lbfgs) <= 5
+    np.testing.assert_allclose(lbfgs[0], adam[0], rtol=1e-5)  # the same start image, the same J
+    assert lbfgs[1] < lbfgs[0]  # entry 1 is after one iteration (a line search only lowers J), not the start again
