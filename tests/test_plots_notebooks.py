@@ -70,3 +70,20 @@ def test_the_race_histories_of_adam_and_lbfgs_start_at_the_same_cost():
     assert len(adam) == 5 and 2 <= len(lbfgs) <= 5
     np.testing.assert_allclose(lbfgs[0], adam[0], rtol=1e-5)  # the same start image, the same J
     assert lbfgs[1] < lbfgs[0]  # entry 1 is after one iteration (a line search only lowers J), not the start again
+
+
+def test_course_images_keep_the_photos_proportions_as_the_cli_does():
+    """The 451x300 cat is not squashed to a square: the notebooks size images as prepare_transfer does."""
+    from nst_lab.config import StyleConfig
+    from nst_lab.engine import Network, prepare_transfer
+    from nst_lab.images import DATA_DIR
+    from nst_lab.notebook import course_images
+    from nst_lab.vgg import WeightsInfo, build_tiny_vgg
+
+    cat, swirls = DATA_DIR / "content" / "chelsea.jpg", DATA_DIR / "style" / "swirls.jpg"
+    content, style = course_images(cat, swirls, 64)
+    assert tuple(content.shape) == tuple(style.shape) == (1, 43, 64, 3)  # 300/451 * 64 = 42.6
+    run = prepare_transfer(cat, swirls, StyleConfig(size=64, weights="random", save_every=0, precision="float32"),
+                           network=Network(build_tiny_vgg(seed=0), WeightsInfo("random", "tiny", "")))
+    np.testing.assert_allclose(np.asarray(content), np.asarray(run.content_image), atol=1e-6)
+    np.testing.assert_allclose(np.asarray(style), np.asarray(run.style_images[0]), atol=1e-6)
