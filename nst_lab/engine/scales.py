@@ -4,7 +4,7 @@ A half-size image costs about a quarter of a full-size step. Optimising it first
 starting the full-size run from its upsampled result moves the large structures cheaply,
 so the full-size run starts closer to its goal.
 
-Lesson: README.md, section "Speed".
+Lesson: README.md, section "Speed"; notebooks/07_beyond.ipynb (the races of L-BFGS and of a schedule against Adam).
 """
 
 from __future__ import annotations
