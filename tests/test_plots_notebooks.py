@@ -87,3 +87,33 @@ def test_course_images_keep_the_photos_proportions_as_the_cli_does():
                            network=Network(build_tiny_vgg(seed=0), WeightsInfo("random", "tiny", "")))
     np.testing.assert_allclose(np.asarray(content), np.asarray(run.content_image), atol=1e-6)
     np.testing.assert_allclose(np.asarray(style), np.asarray(run.style_images[0]), atol=1e-6)
+
+
+def test_question_adam_double_weights_is_keyed_to_what_the_trained_network_measures(vgg16_trained):
+    """04 Q2: doubling alpha and beta changes Adam's first pixel moves by < 0.001 lr on trained features."""
+    import tensorflow as tf
+
+    from nst_lab.config import STYLE_LAYERS
+    from nst_lab.costs import compute_content_cost, compute_style_cost
+    from nst_lab.exercises.questions import QUESTIONS
+    from nst_lab.images import DATA_DIR
+    from nst_lab.notebook import course_images
+    from nst_lab.vgg import get_layer_outputs
+
+    vgg, _ = vgg16_trained  # ImageNet VGG16, the course's network offline
+    content, style = course_images(DATA_DIR / "content" / "chelsea.jpg", DATA_DIR / "style" / "swirls.jpg", 200)
+    outputs = get_layer_outputs(vgg, STYLE_LAYERS + [("block5_conv3", 1)])
+    a_C, a_S = outputs(content), outputs(style)
+
+    def moves(scale):
+        G = tf.Variable(content)
+        with tf.GradientTape() as tape:
+            a_G = outputs(G)
+            J = 100 * scale * compute_content_cost(a_C, a_G) + 10 * scale * compute_style_cost(a_S, a_G)
+        tf.keras.optimizers.Adam(learning_rate=0.03).apply_gradients([(tape.gradient(J, G), G)])
+        return np.percentile(np.abs(G.numpy() - content.numpy()) / 0.03, (10, 50))
+
+    seed, doubled = moves(1.0), moves(2.0)
+    assert np.all(np.abs(doubled - seed) < 1e-3) and np.all(seed > 0.99)  # option (c)
+    assert QUESTIONS["adam_double_weights"].judge("c").passed
+    assert not QUESTIONS["adam_double_weights"].judge("d").passed
