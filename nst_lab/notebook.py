@@ -72,6 +72,24 @@ def weights_notice(info: object) -> str:
     return f"Network: {arch} with weights from {getattr(info, 'source', 'a file')}."
 
 
+def course_images(content: Any, style: Any, size: int) -> tuple[Any, Any]:
+    """A content and a style image sized as the CLI sizes a run (``engine.prepare_transfer``).
+
+    Args:
+        content, style: image sources (paths, URLs, PIL images, bytes).
+        size: the content's longest side in px; its proportions are kept, not squashed to a square.
+
+    Returns:
+        (content_image, style_image): (1, H, W, 3) float32 tensors in [0, 1], the style resized to
+        the content's (H, W).
+    """
+    from nst_lab.images import as_image
+
+    content_image = as_image(content, size)
+    height, width = (int(n) for n in content_image.shape[1:3])
+    return content_image, as_image(style, (height, width))
+
+
 CHECK_TAG = "nbval-check-output"  # the only cells whose outputs nbval compares and we commit
 
 

@@ -16,7 +16,7 @@ from nst_lab.images import tensor_to_image
 
 
 def final_figure(image: np.ndarray, losses: Mapping[str, Sequence[float]], title: str = "Final result",
-                 note: str = "", alpha: float = 1.0, beta: float = 1.0) -> Figure:
+                 note: str = "", *, alpha: float, beta: float) -> Figure:
     """The seed's closing figure: the generated image beside the cost curves.
 
     The curves are the parts that add up to the total: alpha * J_content and beta * J_style, so
@@ -28,7 +28,8 @@ def final_figure(image: np.ndarray, losses: Mapping[str, Sequence[float]], title
         losses: {"total": [...], "content": [...], "style": [...]} per step, unweighted parts.
         title: title over the image.
         note: a line under the figure, e.g. the feature network in use.
-        alpha, beta: the run's weights of the content and style costs.
+        alpha, beta: the run's weights of the content and style costs; required, because a default
+            would label a run with other weights wrongly and its parts would not add up to the total.
     """
     fig, (ax_img, ax_loss) = plt.subplots(1, 2, figsize=(11, 4))
     ax_img.imshow(tensor_to_image(image))

@@ -17,7 +17,7 @@ METHODS = ("sgd", "momentum", "rmsprop", "adam")
 START = (-1.5, 1.5)  # on the far side of the banana-shaped valley from the minimum (1, 1)
 # Candidate learning rates, and each method's best one on this grid after 2000 steps from START
 # (tests/test_toy_optim.py recomputes the sweep and checks these).
-LR_GRID = (1e-4, 2e-4, 5e-4, 1e-3, 2e-3, 5e-3, 1e-2, 2e-2, 5e-2, 0.1, 0.2)
+LR_GRID = (1e-4, 2e-4, 5e-4, 1e-3, 2e-3, 5e-3, 1e-2, 2e-2, 5e-2, 0.1, 0.2, 0.5, 1.0, 2.0)  # past Adam's edge at 0.5
 LEARNING_RATES = {"sgd": 2e-3, "momentum": 2e-3, "rmsprop": 5e-3, "adam": 0.2}
 
 

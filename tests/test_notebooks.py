@@ -250,3 +250,12 @@ def test_notebook_05_runs_the_seed_preset_at_the_profile_sizes():
     # the seed's settings at the profile's sizes; precision "auto" (issue 6) is the run helper's default
     assert 'SEED.replace(size=P.size, steps=P.steps, save_every=P.save_every, precision="auto")' in source
     assert "final_figure(result.image, result.history" in source
+
+
+@pytest.mark.parametrize("stem", ["01_vgg19", "02_content_cost", "03_style_cost", "04_adam", "05_style_transfer",
+                                  "07_beyond"])
+def test_the_course_photo_keeps_its_proportions(stem):
+    """The 451x300 cat is loaded as the CLI loads it (notebook.course_images), not squashed to the profile's square."""
+    source = "\n".join(c.source for c in read(stem).cells if c.cell_type == "code")
+    assert "course_images(" in source
+    assert not re.search(r"load_image\([^)]*chelsea\.jpg[^)]*size=(P\.size|SIZE)", source)

@@ -22,6 +22,7 @@ WRONG = [("block1_conv1_parameters", 1728, "the 64 biases are missing"),
          ("seed_slice_drops", "c", "drops the first one"),
          ("adam_first_move", 0.2, "plain gradient descent"),
          ("adam_double_weights", "a", "same step"),
+         ("adam_double_weights", "d", "near eps_hat_1"),
          ("seed_snapshot_count", 4, "step 0 counts too")]
 
 

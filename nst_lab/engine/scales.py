@@ -4,7 +4,7 @@ A half-size image costs about a quarter of a full-size step. Optimising it first
 starting the full-size run from its upsampled result moves the large structures cheaply,
 so the full-size run starts closer to its goal.
 
-Lesson: README.md, section "Speed".
+Lesson: README.md, section "Speed"; notebooks/07_beyond.ipynb (the races of L-BFGS and of a schedule against Adam).
 """
 
 from __future__ import annotations
@@ -55,3 +55,25 @@ def run_steps(transfer: Any, steps: int, on_step: StepCallback | None = None,
             on_step(i)
         if stop_below is not None and total <= stop_below:
             return
+
+
+def cost_after_updates(transfer: Any, updates: int) -> list[float]:
+    """Advance ``transfer`` by ``updates`` and return J after 0, 1, ..., updates of them.
+
+    The two optimizers record different moments: an Adam step records J of the image it starts
+    from, an L-BFGS iteration J of the image it ends at. Entry k here is J after k updates for
+    both, so two runs from the same start share entry 0 (notebook 07's race). An L-BFGS run that
+    stalls returns fewer entries.
+    """
+    from nst_lab.engine.step import make_value_and_grad
+
+    def cost_now() -> float:
+        evaluate = make_value_and_grad(transfer.generated_image, transfer.objective)
+        parts, _ = evaluate(*transfer.loss_weights())
+        return float(parts[0])
+
+    first = transfer.steps_done
+    start = cost_now() if transfer.config.optimizer == "lbfgs" else None
+    run_steps(transfer, updates)
+    recorded = [float(x) for x in transfer.history["total"][first:]]
+    return [start, *recorded] if start is not None else [*recorded, cost_now()]

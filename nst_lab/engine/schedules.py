@@ -5,7 +5,7 @@ jittering around the minimum it has found. A cosine decay starts higher (big mov
 and shrinks the steps smoothly to ``final_learning_rate`` at the last step, so the run
 settles. ``nst-lab bench --quality`` measures what that buys.
 
-Lesson: notebooks/05_style_transfer.ipynb, "a schedule for the learning rate"; README.md, "Speed".
+Lesson: notebooks/07_beyond.ipynb, "A schedule for the learning rate"; README.md, "Speed".
 """
 
 from __future__ import annotations

@@ -222,8 +222,11 @@ QUESTIONS: dict[str, Question] = {q.name: q for q in (
                     ((0.3162,), "the bias correction is missing: m_1 = 0.1 g and v_1 = 0.001 g^2")),
              hint="at t = 1 the corrected moments are g and g^2"),
     _exact("adam_double_weights", "04_adam", "c",
-           {"a": "Adam divides by sqrt(v_hat), so a gradient twice as large gives the same step"},
-           "compare |g| with epsilon", kind="choice", options=("a", "b", "c")),
+           {"a": "Adam divides by sqrt(v_hat), so a gradient twice as large gives the same step",
+            "b": "Adam divides by sqrt(v_hat), so a gradient twice as large gives the same step",
+            "d": "that happens where |g| is near eps_hat_1, as at 1e-4 times the seed's weights; "
+                 "at the seed's weights |g| is thousands of times eps_hat_1"},
+           "compare |g| with eps_hat_1 in |g| / (|g| + eps_hat_1)", kind="choice", options=("a", "b", "c", "d")),
     _exact("seed_snapshot_count", "05_style_transfer", 5,
            {4: "step 0 counts too: 0, 250, 500, 750, 1000", 6: "range(1001) ends at step 1000"},
            "list the i in range(1001) with i % 250 == 0"),
