@@ -218,6 +218,17 @@ def test_the_answer_line_goes_above_the_region_once():
     assert read_answer("seed_slice_drops", once) == ("a", "")  # the exam's key: the solution's value
 
 
+def test_a_stub_written_for_fewer_options_is_brought_up_to_date():
+    """A question that gains an option (04's adam_double_weights got (d)) must not keep telling students a, b, c."""
+    from nst_lab.grading.release import name_answer_variable
+
+    stale = OLD_FORM.replace("### BEGIN", 'answer_seed_slice_drops = None  # your answer: one of "a", "b"\n### BEGIN')
+    fixed = name_answer_variable(stale, "seed_slice_drops")
+    assert fixed.split("\n")[1] == 'answer_seed_slice_drops = None  # your answer: one of "a", "b", "c"'
+    assert fixed.count("answer_seed_slice_drops = None") == 1
+    assert name_answer_variable(fixed, "seed_slice_drops") == fixed
+
+
 def test_our_release_keeps_only_the_named_line_and_the_old_form_still_works():
     from nst_lab.grading.release import name_answer_variable, strip_solutions
 

@@ -122,20 +122,28 @@ def name_answer_variable(source: str, name: str) -> str:
 
     nbgrader's release replaces the region with ``raise NotImplementedError()``; this line, outside
     it, survives, so the student sees which variable to set and the check says "not answered yet"
-    instead of a NameError. Idempotent: a cell that already assigns the variable outside its region
-    (or has no region) comes back unchanged.
+    instead of a NameError. Idempotent: a stub line whose form is out of date (the question gained an
+    option) is rewritten; a cell that otherwise assigns the variable outside its region (or has no
+    region) comes back unchanged.
     """
     from nst_lab.exercises.questions import QUESTIONS
 
     lines = source.split("\n")
     variable = f"answer_{name}"
-    if name not in QUESTIONS or _assigns_outside(lines, variable):
+    if name not in QUESTIONS:
+        return source
+    stub = f"{variable} = None  # your answer: "
+    hint = stub + QUESTIONS[name].expects()
+    for index, line in enumerate(lines):  # a stub written for other options is brought up to date
+        if line.strip().startswith(stub):
+            indent = line[: len(line) - len(line.lstrip())]
+            return "\n".join([*lines[:index], indent + hint, *lines[index + 1:]])
+    if _assigns_outside(lines, variable):
         return source
     for index, line in enumerate(lines):
         if line.strip().startswith(BEGIN):
             indent = line[: len(line) - len(line.lstrip())]
-            hint = f"{indent}{variable} = None  # your answer: {QUESTIONS[name].expects()}"
-            return "\n".join([*lines[:index], hint, *lines[index:]])
+            return "\n".join([*lines[:index], indent + hint, *lines[index:]])
     return source
 
 
