@@ -209,11 +209,13 @@ def serve(settings: dict[str, Any], status_fd: int, sandboxed: bool) -> None:
     if sandboxed:
         nest.fresh_session_keyring()  # not the grader's: a key added by an exercise never reaches it
     baseline = sweep.keys()
+    # the sandbox's read-only binds inside its scratch folders (a checkout or venv under /tmp, this folder)
+    keep = [*nest.mounts_below(os.environ.get("TMPDIR", "/tmp")), *nest.mounts_below("/dev/shm")] if sandboxed else []
     os.write(status_fd, b"ready\n")
     while True:
         line = _read_line(0)
         if line.strip() == b"audit":
-            os.write(status_fd, b"audit %s\n" % json.dumps(sweep.audit(baseline, sandboxed)).encode())
+            os.write(status_fd, b"audit %s\n" % json.dumps(sweep.audit(baseline, sandboxed, keep)).encode())
             continue
         try:
             size, wall = int(line.split()[0]), float(line.split()[1])
@@ -228,7 +230,7 @@ def serve(settings: dict[str, Any], status_fd: int, sandboxed: bool) -> None:
         output, status, cpu = _wait(pid, read_fd, wall)
         os.close(read_fd)
         if sandboxed:
-            sweep.clean_namespace()
+            sweep.clean_namespace(keep)
         else:  # --no-sandbox: only the child's own process group, and its scratch folder
             try:
                 os.killpg(pid, signal.SIGKILL)
