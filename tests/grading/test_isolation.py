@@ -25,12 +25,12 @@ from nst_lab.grading.grade import POINTS, Submission
 from nst_lab.grading.release import read_manifest
 from nst_lab.grading.schedule import INCOMPLETE_EXIT, round_robin
 from tests.grading import fixtures as fx
+from tests.grading import unprivileged
 
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(shutil.which("bwrap") is None, reason="needs bubblewrap")]
 
 REPO = Path(__file__).resolve().parents[2]
 SECRET = "only-the-instructor-knows"
-UNPRIVILEGED_UID = 60999  # outside the grader's own sandbox uids (61000-64999)
 COURSE = {stem: [n for n in names if n in POINTS]
           for stem, names in read_manifest(REPO / "notebooks" / "release.json").items()}
 HONEST_MAX = sum(POINTS[name] for names in COURSE.values() for name in names)
@@ -151,16 +151,19 @@ def _make_class(root: Path) -> None:
     _nb(root / "z_honest" / "all.ipynb", fx.SOLUTIONS, stamp="all")
 
 
-def _unprivileged_runner(folder: Path) -> list[str] | None:
-    """The command prefix that runs the grader as an unprivileged user, or None when it cannot run here."""
-    setpriv = shutil.which("setpriv")
-    if os.geteuid() != 0 or setpriv is None:
-        return None
-    prefix = [setpriv, f"--reuid={UNPRIVILEGED_UID}", f"--regid={UNPRIVILEGED_UID}", "--clear-groups", "--"]
+def _unprivileged_runner(folder: Path) -> tuple[list[str] | None, str]:
+    """The command prefix that runs the grader as an unprivileged user (None when it cannot run here), and why not.
+
+    As root, ``unprivileged.prefix`` makes this session's Python readable to that user in a private mount
+    namespace (CI's interpreter may live under /root, mode 0700) without changing the host.
+    """
+    prefix = unprivileged.prefix([sys.prefix, sys.base_prefix, sys.executable, str(REPO), str(folder)])
+    if prefix is None:
+        return None, "only root can switch to an unprivileged user (and util-linux's unshare is needed)"
     check = "from nst_lab.grading.probe import probe; from nst_lab.grading.sandbox import Sandbox; probe(Sandbox())"
-    done = subprocess.run([*prefix, sys.executable, "-c", check], capture_output=True,
+    done = subprocess.run([*prefix, sys.executable, "-c", check], capture_output=True, text=True,
                           env={**os.environ, "PYTHONPATH": str(REPO)}, cwd=folder, check=False)
-    return prefix if done.returncode == 0 else None
+    return (prefix, "") if done.returncode == 0 else (None, (done.stderr.strip().splitlines() or ["?"])[-1])
 
 
 @pytest.fixture(scope="module", params=["as-is", "unprivileged"])
@@ -178,10 +181,10 @@ def _grade(folder: Path, mode: str) -> dict:
     if mode == "unprivileged":
         if os.geteuid() != 0:
             pytest.skip("the tests already run as an unprivileged user: the 'as-is' batch is that mode")
-        prefix = _unprivileged_runner(folder) or []
-        if not prefix:
-            pytest.skip(f"uid {UNPRIVILEGED_UID} cannot run the sandbox with this Python environment (a folder of it "
-                        "is not readable by others, e.g. under /root); run the tests as an unprivileged user instead")
+        runner, why = _unprivileged_runner(folder)
+        if runner is None:
+            pytest.skip(f"uid {unprivileged.UID} cannot run the sandbox here: {why}")
+        prefix = runner
     _make_class(folder / "class")
     (folder / "release.json").write_text(json.dumps({"notebooks": COURSE}))
     out = folder / "out"

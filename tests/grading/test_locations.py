@@ -21,6 +21,7 @@ import pytest
 from nst_lab.grading.grade import POINTS
 from nst_lab.grading.release import read_manifest
 from tests.grading import fixtures as fx
+from tests.grading import unprivileged
 
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(shutil.which("bwrap") is None, reason="needs bubblewrap")]
 
@@ -65,8 +66,17 @@ WRITER = """def gram_matrix(A):
 """
 
 
-def test_a_venv_course_submissions_and_output_under_tmp_grade_fully_and_leave_nothing(under_tmp: Path) -> None:
+@pytest.mark.parametrize("mode", ["as-is", "unprivileged"])
+def test_a_venv_course_submissions_and_output_under_tmp_grade_fully_and_leave_nothing(under_tmp: Path,
+                                                                                     mode: str) -> None:
     python = _python_under(under_tmp)
+    runner: list[str] = []
+    if mode == "unprivileged":
+        if os.geteuid() != 0:
+            pytest.skip("the tests already run as an unprivileged user: the 'as-is' run is that mode")
+        runner = unprivileged.prefix([sys.prefix, sys.base_prefix, sys.executable, str(REPO), str(under_tmp)]) or []
+        if not runner:
+            pytest.skip("util-linux's unshare is needed to run as an unprivileged user")
     solutions = {name: fx.SOLUTIONS[name] for name in EXERCISES}
     for who in ("alice", "bob", "carol"):
         nb = fx.build({**solutions, "gram_matrix": WRITER} if who == "carol" else solutions)
@@ -74,8 +84,11 @@ def test_a_venv_course_submissions_and_output_under_tmp_grade_fully_and_leave_no
         fx.write(under_tmp / "class" / who / f"{NOTEBOOK}.ipynb", nb)
     (under_tmp / "release.json").write_text(json.dumps({"notebooks": {NOTEBOOK: EXERCISES}}))
     out = under_tmp / "out"
-    command = [str(python), "-m", "nst_lab", "grade", str(under_tmp / "class"), "-o", str(out), "--workers", "1",
-               "--quiet", "--seed", "5", "--course", str(under_tmp / "release.json"), "--timeout", "120"]
+    out.mkdir(mode=0o777)
+    os.chmod(out, 0o777)  # the unprivileged instructor writes the reports there
+    command = [*runner, str(python), "-m", "nst_lab", "grade", str(under_tmp / "class"), "-o", str(out),
+               "--workers", "1", "--quiet", "--seed", "5", "--course", str(under_tmp / "release.json"),
+               "--timeout", "120"]
     done = subprocess.run(command, capture_output=True, text=True, cwd=under_tmp, check=False,
                           env={**os.environ, "PYTHONPATH": str(REPO)})
     assert (out / "grades.json").is_file(), done.stderr[-2000:]
