@@ -21,31 +21,44 @@ from collections.abc import Sequence
 SETTLE_SECONDS = 120.0  # the longest the server waits for an ended exercise's processes to be gone
 
 
-def clean_namespace(keep: Sequence[str] = ()) -> None:
-    """Kill every process of the sandbox but this one, remove SysV IPC objects, empty the scratch folder but
-    the mount points ``keep`` (the sandbox's read-only binds there) and the folders that lead to them.
+def clean_namespace(keep: Sequence[str] = (), spare: Sequence[int] = ()) -> None:
+    """Kill every process of the sandbox but this one and ``spare`` (the fork server above a student's), remove
+    SysV IPC objects, empty the scratch folder but the mount points ``keep`` (the sandbox's read-only binds there)
+    and the folders that lead to them.
 
     Orphans belong to the sandbox's init (PID 1), not to this process, so this kills until /proc shows
     nothing else alive: a fork loop cannot outrun it (its process limit caps how many there are).
     """
     deadline = time.monotonic() + 5
-    while others_alive() and time.monotonic() < deadline:
-        try:
-            os.kill(-1, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
+    while _others(spare=spare) and time.monotonic() < deadline:
+        _kill_others(spare)
         _reap()
         time.sleep(0.001)
     # Then wait until they are gone, zombies included: an exercise's dying PID namespace is emptied by the
     # kernel asynchronously, and until then its processes still count against the next exercise's
     # process limit (a fork loop's hundreds would starve its TensorFlow threads).
     deadline = time.monotonic() + SETTLE_SECONDS
-    while others_alive(zombies=True) and time.monotonic() < deadline:
+    while _others(zombies=True, spare=spare) and time.monotonic() < deadline:
         _reap()
         time.sleep(0.01)
     _reap()
     _remove_sysv_ipc()
     empty(os.environ.get("TMPDIR", "/tmp"), keep)
+
+
+def _kill_others(spare: Sequence[int]) -> None:
+    """SIGKILL every process this one may signal but PID 1, itself and ``spare``."""
+    if not spare:
+        try:
+            os.kill(-1, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        return
+    for pid in _others(spare=spare):
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except OSError:
+            pass
 
 
 def _reap() -> None:
@@ -58,20 +71,26 @@ def _reap() -> None:
             return
 
 
-def others_alive(zombies: bool = False) -> bool:
-    """Whether any process but PID 1 and this one is alive (zombies waiting for their reaper count only
-    with ``zombies``)."""
-    me = os.getpid()
+def _others(zombies: bool = False, spare: Sequence[int] = ()) -> list[int]:
+    """The processes alive but PID 1, this one and ``spare`` (zombies waiting for their reaper count only with
+    ``zombies``)."""
+    skip = {1, os.getpid(), *spare}
+    found = []
     for name in os.listdir("/proc"):
-        if name.isdigit() and int(name) not in (1, me):
+        if name.isdigit() and int(name) not in skip:
             try:
                 with open(f"/proc/{name}/stat") as stat:
                     state = stat.read().rpartition(")")[2].split()[0]
             except (OSError, IndexError):
                 continue
             if zombies or state not in ("Z", "X"):
-                return True
-    return False
+                found.append(int(name))
+    return found
+
+
+def others_alive(zombies: bool = False) -> bool:
+    """Whether any process but PID 1 and this one is alive (zombies count only with ``zombies``)."""
+    return bool(_others(zombies))
 
 
 def _kept(path: str, keep: Sequence[str]) -> bool:

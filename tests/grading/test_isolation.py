@@ -279,3 +279,29 @@ def test_a_batch_that_runs_out_of_time_says_what_it_did_not_grade(tmp_path):
     assert all(ex["note"] == "not graded (batch time)" for r in rows for ex in r["exercises"].values())
     csv_text = (tmp_path / "out" / "grades.csv").read_text()
     assert csv_text.count("not graded (batch time)") >= 3
+
+
+def test_each_notebook_gets_a_fresh_fork_of_the_server():
+    """Every notebook's keepers come from a fork of the warm server made for that notebook alone (so nothing a
+    student's processes did to their server outlives the notebook); the warm server itself forks no keeper.
+    Opted out of the sandbox, the exercise sees the real process ids: its keeper's parent is that server."""
+    from nst_lab.grading.grade import job_for
+    from nst_lab.grading.runner import KitServer, Settings
+
+    cell = ("def gram_matrix(A):\n    import os\n    keeper = os.getppid()\n"
+            "    server = int(open(f'/proc/{keeper}/stat').read().rpartition(')')[2].split()[1])\n"
+            "    above = int(open(f'/proc/{server}/stat').read().rpartition(')')[2].split()[1])\n"
+            "    return tf.constant([[float(server), float(above)]])\n")
+    server = KitServer(Settings(seed=5, timeout=60, sandbox=False))
+    seen = []
+    try:
+        for _notebook in range(2):
+            for _exercise in range(2):
+                result = server.run(job_for("gram_matrix", cell, 5, 60))
+                seen.append(tuple(int(x) for x in result["results"]["case0"]["value"]["value"][0]))
+            assert server.audit() == []
+    finally:
+        server.close()
+    (first, top), (again, top2), (second, top3), (_, top4) = seen
+    assert first == again and second != first  # one server per notebook, a new one for the next
+    assert top == top2 == top3 == top4 and top not in (first, second)  # all forked by the same warm server
