@@ -1,11 +1,12 @@
 """The grader's fork server, run inside the sandbox as ``python -I zygote.py STATUS_FD SETTINGS``.
 
-It loads TensorFlow once, then grades each exercise in a fresh forked *keeper*: the keeper reads
-the job from fd 0 (this process never reads a job, so it never holds one), gives back every
+It loads TensorFlow once, then forks a fresh *notebook server* per notebook (it never runs a keeper
+itself, so what a notebook did to its server ends with that notebook), which grades each exercise in a
+fresh forked *keeper*: the keeper reads the job from fd 0 (no server reads a job), gives back every
 descriptor it shares with this process, enters namespaces of its own (``nest.py``) and forks the
 exercise as PID 1 there; the exercise runs the job with ``kit.py`` under lowered rlimits and a
 wall-clock limit and writes ``result N`` and its JSON into a pipe made for it alone, which this
-process relays to the grader after the keeper has ended. Then this process kills whatever is left
+server relays to the grader after the keeper has ended. Then the server kills whatever is left
 and waits until it is gone (``sweep.py``). It makes itself non-dumpable, so children cannot read
 its memory or its file descriptors; they cannot name it either (it is outside their PID namespace).
 
