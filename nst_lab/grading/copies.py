@@ -13,7 +13,9 @@ in order of appearance: whitespace, comments and renaming do not change it. Func
   of the same name (``inspect.getsource``; its helpers are the package's too) scores 0 for it, with a
   note. It counts as the reference only with the reference's docstring too: the same structure alone is
   what an honest student who writes the canonical solution produces (notebook 04's own solution of
-  ``adam_update`` is one), while a paste of ``inspect.getsource`` brings the docstring along.
+  ``adam_update`` is one), while a paste of ``inspect.getsource`` brings the docstring along. A paste with
+  its helpers inlined, renamed or reordered is found by ``pastes.py`` (what of the package's code and text
+  no course notebook holds).
 
 Lesson: the instructors' section of README.md.
 """
@@ -28,6 +30,8 @@ from collections import defaultdict
 from collections.abc import Sequence
 from functools import cache
 from typing import Any
+
+from nst_lab.grading.pastes import is_pasted
 
 MIN_NODES = 50  # AST nodes: below this a function is a short canonical answer, never called a copy
 MAX_NAMED = 5  # classmates named in one copy note
@@ -126,11 +130,13 @@ def reference(name: str) -> tuple[str, int, str] | None:
 
 
 def is_reference(source: str, name: str) -> bool:
-    """Whether the graded function in ``source`` is the package's own: its structure and its docstring."""
+    """Whether the graded function in ``source`` is the package's own: its structure and its docstring, or
+    the package's function and helpers however inlined, renamed or reordered (``pastes.is_pasted``)."""
     mine, theirs = fingerprint(source, name), reference(name)
-    if mine is None or theirs is None or mine[0] != theirs[0]:
-        return False
-    return bool(theirs[2]) and " ".join(mine[2].split()) == " ".join(theirs[2].split())
+    if mine is not None and theirs is not None and mine[0] == theirs[0] and theirs[2]:
+        if " ".join(mine[2].split()) == " ".join(theirs[2].split()):
+            return True
+    return name in REFERENCE_HOMES and is_pasted(source, REFERENCE_HOMES[name], name)
 
 
 def zero_references(subs: Sequence[Any], rows: list[dict[str, Any]]) -> None:

@@ -24,8 +24,8 @@ from __future__ import annotations
 import ctypes
 import os
 import platform
+import re
 import struct
-import sys
 
 CLONE_NEWNS, CLONE_NEWUTS, CLONE_NEWIPC = 0x00020000, 0x04000000, 0x08000000
 CLONE_NEWUSER, CLONE_NEWPID = 0x10000000, 0x20000000
@@ -92,24 +92,54 @@ def drop_capabilities() -> None:
     _check(_libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "no_new_privs")
 
 
-def _holds_the_code(folder: str) -> bool:
-    """Whether the Python environment or nst_lab itself lives below ``folder`` (a clone under /tmp, say)."""
-    top = os.path.realpath(folder)
-    code = (sys.prefix, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    return any(os.path.commonpath([top, os.path.realpath(path)]) == top for path in code)
+def mounts_below(folder: str) -> list[str]:
+    """The outermost mount points strictly below ``folder`` (``/proc/self/mountinfo``), e.g. a checkout, its venv or
+    the grader's own files bound read-only inside a ``/tmp`` tmpfs; sorted, outer before inner."""
+    top = os.path.realpath(folder).rstrip("/") + "/"
+    try:
+        with open("/proc/self/mountinfo") as table:
+            points = {_unescape(line.split()[4]) for line in table if len(line.split()) > 4}
+    except OSError:
+        return []
+    below = [p for p in points if p.startswith(top)]
+    return sorted(p for p in below if not any(p.startswith(q + "/") for q in below))
+
+
+def _unescape(field: str) -> str:
+    """mountinfo writes space, tab, newline and backslash as octal escapes (``\\040``)."""
+    return re.sub(r"\\([0-7]{3})", lambda match: chr(int(match.group(1), 8)), field)
+
+
+def fresh_tmpfs(target: str, size: int, flags: int) -> None:
+    """A fresh tmpfs over ``target`` that still shows what was mounted below it (read-only binds of the code).
+
+    Each mount below is opened first (``O_PATH``), then bound again, recursively and with its own flags (read-only
+    stays read-only), at the same path inside the new tmpfs. Only what the sandbox bound there comes back.
+    """
+    kept = [(point, os.open(point, os.O_PATH | os.O_CLOEXEC)) for point in mounts_below(target)]
+    _mount_tmpfs(target, size, flags)
+    for point, fd in kept:
+        source = f"/proc/self/fd/{fd}"
+        if os.path.isdir(source):
+            os.makedirs(point, exist_ok=True)
+        else:
+            os.makedirs(os.path.dirname(point), exist_ok=True)
+            os.close(os.open(point, os.O_CREAT | os.O_WRONLY | os.O_CLOEXEC, 0o444))
+        _check(_libc.mount(source.encode(), point.encode(), None, MS_BIND | MS_REC, None), f"bind {point}")
+        os.close(fd)
 
 
 def seal(tmp_bytes: int, scratch: str = "/tmp") -> None:
     """In the exercise process (PID 1 of its namespace): private scratch and /dev/shm, new keyring, no caps.
 
-    Mount changes stay in this mount namespace; the tmpfs is freed when its last process ends.
+    Mount changes stay in this mount namespace; the tmpfs is freed when its last process ends. What the sandbox
+    bound inside scratch or /dev/shm (a checkout or venv under /tmp, the grader's files) stays visible, read-only.
     """
     _check(_libc.prctl(PR_SET_PDEATHSIG, 9, 0, 0, 0), "pdeathsig")  # the keeper's end is this one's
     _check(_libc.mount(None, b"/", None, MS_REC | MS_PRIVATE, None), "make / private")
-    if not _holds_the_code(scratch):  # a checkout or venv under /tmp must stay visible to the exercise
-        _mount_tmpfs(scratch, tmp_bytes, MS_NOSUID | MS_NODEV)
+    fresh_tmpfs(scratch, tmp_bytes, MS_NOSUID | MS_NODEV)
     if os.path.isdir("/dev/shm"):
-        _mount_tmpfs("/dev/shm", SHM_BYTES, MS_NOSUID | MS_NODEV | MS_NOEXEC)
+        fresh_tmpfs("/dev/shm", SHM_BYTES, MS_NOSUID | MS_NODEV | MS_NOEXEC)
     for table in ("/proc/keys", "/proc/key-users"):  # no serial numbers of the keys its uid owns outside
         if os.path.exists(table):
             _libc.mount(b"/dev/null", table.encode(), None, MS_BIND, None)

@@ -1,7 +1,8 @@
 """The grader's side of the sandbox: start the fork server (``zygote.py``) in bubblewrap, send it one
 exercise at a time, read what comes back with size, depth and time limits, restart it when needed.
 
-Each exercise gets a fresh child of the fork server in namespaces of its own, so it shares nothing
+Each notebook is served by a fresh fork of the warm fork server, and each exercise by a fresh child
+of that one in namespaces of its own, so it shares nothing
 with the others: the job it receives holds only its cell, its plan's concrete inputs and the sources
 of its dependencies (``nst_lab.exercises.references``). The sandbox holds no copy of nst_lab: the
 ``SANDBOX_FILES`` are copied alone into a folder of their own, and the package folder is hidden even

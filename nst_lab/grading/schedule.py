@@ -8,8 +8,9 @@ one student's endless loops cost only that student's time. An exercise that find
 reported "not graded (batch time)" (or notebook or student time) with its maximum, never as a silent
 0; a notebook the batch never reached likewise; and the CLI then exits with ``INCOMPLETE_EXIT``.
 
-Each worker keeps one sandboxed fork server (``runner.KitServer``); after every notebook it asks the
-sandbox what is left (processes, IPC objects, keys, files) and starts a fresh one if anything is.
+Each worker keeps one sandboxed fork server (``runner.KitServer``), which serves each notebook from a
+fresh fork of itself; after every notebook it asks the sandbox what is left (processes, IPC objects,
+keys, files) and starts a fresh one if anything is.
 
 Lesson: the instructors' section of README.md.
 """

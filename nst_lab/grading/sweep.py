@@ -16,34 +16,49 @@ from __future__ import annotations
 import os
 import signal
 import time
+from collections.abc import Sequence
 
 SETTLE_SECONDS = 120.0  # the longest the server waits for an ended exercise's processes to be gone
 
 
-def clean_namespace() -> None:
-    """Kill every process of the sandbox but this one, remove SysV IPC objects, empty the scratch folder.
+def clean_namespace(keep: Sequence[str] = (), spare: Sequence[int] = ()) -> None:
+    """Kill every process of the sandbox but this one and ``spare`` (the fork server above a student's), remove
+    SysV IPC objects, empty the scratch folder but the mount points ``keep`` (the sandbox's read-only binds there)
+    and the folders that lead to them.
 
     Orphans belong to the sandbox's init (PID 1), not to this process, so this kills until /proc shows
     nothing else alive: a fork loop cannot outrun it (its process limit caps how many there are).
     """
     deadline = time.monotonic() + 5
-    while others_alive() and time.monotonic() < deadline:
-        try:
-            os.kill(-1, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
+    while _others(spare=spare) and time.monotonic() < deadline:
+        _kill_others(spare)
         _reap()
         time.sleep(0.001)
     # Then wait until they are gone, zombies included: an exercise's dying PID namespace is emptied by the
     # kernel asynchronously, and until then its processes still count against the next exercise's
     # process limit (a fork loop's hundreds would starve its TensorFlow threads).
     deadline = time.monotonic() + SETTLE_SECONDS
-    while others_alive(zombies=True) and time.monotonic() < deadline:
+    while _others(zombies=True, spare=spare) and time.monotonic() < deadline:
         _reap()
         time.sleep(0.01)
     _reap()
     _remove_sysv_ipc()
-    empty(os.environ.get("TMPDIR", "/tmp"))
+    empty(os.environ.get("TMPDIR", "/tmp"), keep)
+
+
+def _kill_others(spare: Sequence[int]) -> None:
+    """SIGKILL every process this one may signal but PID 1, itself and ``spare``."""
+    if not spare:
+        try:
+            os.kill(-1, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        return
+    for pid in _others(spare=spare):
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except OSError:
+            pass
 
 
 def _reap() -> None:
@@ -56,40 +71,57 @@ def _reap() -> None:
             return
 
 
-def others_alive(zombies: bool = False) -> bool:
-    """Whether any process but PID 1 and this one is alive (zombies waiting for their reaper count only
-    with ``zombies``)."""
-    me = os.getpid()
+def _others(zombies: bool = False, spare: Sequence[int] = ()) -> list[int]:
+    """The processes alive but PID 1, this one and ``spare`` (zombies waiting for their reaper count only with
+    ``zombies``)."""
+    skip = {1, os.getpid(), *spare}
+    found = []
     for name in os.listdir("/proc"):
-        if name.isdigit() and int(name) not in (1, me):
+        if name.isdigit() and int(name) not in skip:
             try:
                 with open(f"/proc/{name}/stat") as stat:
                     state = stat.read().rpartition(")")[2].split()[0]
             except (OSError, IndexError):
                 continue
             if zombies or state not in ("Z", "X"):
-                return True
-    return False
+                found.append(int(name))
+    return found
 
 
-def empty(folder: str) -> None:
-    """Remove everything inside ``folder`` (a child may leave files, or folders it made unwritable)."""
-    for root, dirs, files in os.walk(folder, topdown=False):
-        for name in files:
-            try:
-                os.unlink(os.path.join(root, name))
-            except OSError:
-                pass
-        for name in dirs:
-            path = os.path.join(root, name)
-            try:
-                if os.path.islink(path):
-                    os.unlink(path)
-                else:
-                    os.chmod(path, 0o700)
-                    os.rmdir(path)
-            except OSError:
-                pass
+def others_alive(zombies: bool = False) -> bool:
+    """Whether any process but PID 1 and this one is alive (zombies count only with ``zombies``)."""
+    return bool(_others(zombies))
+
+
+def _kept(path: str, keep: Sequence[str]) -> bool:
+    """Whether ``path`` is one of the mount points ``keep`` or a folder on the way to one."""
+    return any(point == path or point.startswith(path + os.sep) for point in keep)
+
+
+def _walk(folder: str, keep: Sequence[str]) -> list[tuple[str, bool]]:
+    """(path, is a folder) of everything below ``folder`` that is not kept, deepest first; never enters a mount
+    point in ``keep`` (a read-only bind of the code is not scratch)."""
+    found: list[tuple[str, bool]] = []
+    for root, dirs, files in os.walk(folder, topdown=True):
+        dirs[:] = [d for d in dirs if os.path.join(root, d) not in keep]
+        found += [(os.path.join(root, name), False) for name in files]
+        found += [(os.path.join(root, name), True) for name in dirs]
+    found.sort(key=lambda entry: entry[0].count(os.sep), reverse=True)
+    return [(path, is_dir) for path, is_dir in found if not _kept(path, keep)]
+
+
+def empty(folder: str, keep: Sequence[str] = ()) -> None:
+    """Remove everything inside ``folder`` but ``keep`` and the folders that lead to it (a child may leave
+    files, or folders it made unwritable)."""
+    for path, is_dir in _walk(folder, keep):
+        try:
+            if is_dir and not os.path.islink(path):
+                os.chmod(path, 0o700)
+                os.rmdir(path)
+            else:
+                os.unlink(path)
+        except OSError:
+            pass
 
 
 def _remove_sysv_ipc() -> None:
@@ -124,15 +156,9 @@ def keys() -> set[str]:
     return {row[0] for row in rows if len(row) > 8 and not (row[7] == "keyring" and row[8].startswith(transient))}
 
 
-def _files(folder: str) -> list[str]:
-    try:
-        return sorted(os.listdir(folder))
-    except OSError:
-        return []
-
-
-def audit(baseline: set[str], sandboxed: bool, settle: float = 2.0) -> list[str]:
-    """What is left in the sandbox: processes, System V IPC objects, keys not in ``baseline``, files.
+def audit(baseline: set[str], sandboxed: bool, keep: Sequence[str] = (), settle: float = 2.0) -> list[str]:
+    """What is left in the sandbox: processes, System V IPC objects, keys not in ``baseline``, files (but the
+    mount points ``keep`` and the folders that lead to them).
 
     The kernel frees an ended exercise's keys and namespaces asynchronously, so this looks again for up
     to ``settle`` seconds before it reports anything.
@@ -153,9 +179,7 @@ def audit(baseline: set[str], sandboxed: bool, settle: float = 2.0) -> list[str]
         if new_keys:
             left.append(f"{len(new_keys)} key(s)")
         scratch = os.environ.get("TMPDIR", "/tmp")
-        kit = os.path.dirname(os.path.abspath(__file__)) + os.sep  # this folder, bound read-only, stays
-        extra = [n for n in _files(scratch) if not kit.startswith(os.path.join(scratch, n) + os.sep)]
-        if sandboxed and (extra or _files("/dev/shm")):
+        if sandboxed and (_walk(scratch, keep) or _walk("/dev/shm", keep)):
             left.append(f"files in {scratch} or /dev/shm")
         if not left or time.monotonic() > deadline:
             return left

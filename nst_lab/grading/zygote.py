@@ -1,11 +1,12 @@
 """The grader's fork server, run inside the sandbox as ``python -I zygote.py STATUS_FD SETTINGS``.
 
-It loads TensorFlow once, then grades each exercise in a fresh forked *keeper*: the keeper reads
-the job from fd 0 (this process never reads a job, so it never holds one), gives back every
+It loads TensorFlow once, then forks a fresh *notebook server* per notebook (it never runs a keeper
+itself, so what a notebook did to its server ends with that notebook), which grades each exercise in a
+fresh forked *keeper*: the keeper reads the job from fd 0 (no server reads a job), gives back every
 descriptor it shares with this process, enters namespaces of its own (``nest.py``) and forks the
 exercise as PID 1 there; the exercise runs the job with ``kit.py`` under lowered rlimits and a
 wall-clock limit and writes ``result N`` and its JSON into a pipe made for it alone, which this
-process relays to the grader after the keeper has ended. Then this process kills whatever is left
+server relays to the grader after the keeper has ended. Then the server kills whatever is left
 and waits until it is gone (``sweep.py``). It makes itself non-dumpable, so children cannot read
 its memory or its file descriptors; they cannot name it either (it is outside their PID namespace).
 
@@ -31,6 +32,7 @@ import nest  # noqa: E402
 import sweep  # noqa: E402
 
 MAX_RESULT_BYTES = 32 * 1024 * 1024  # far more than any plan's numbers (the grader's cap too)
+AUDIT = 3  # a notebook server's exit code when the grader asked what is left (its notebook is done)
 
 
 def _read_exact(fd: int, count: int) -> bytes:
@@ -189,15 +191,70 @@ def _wait(pid: int, read_fd: int, wall: float) -> tuple[bytes | None, int, float
     return (b"".join(chunks) if size <= MAX_RESULT_BYTES else None), status, usage.ru_utime + usage.ru_stime
 
 
-def serve(settings: dict[str, Any], status_fd: int, sandboxed: bool) -> None:
-    """The fork server: load TensorFlow once, then one fresh keeper per command line on fd 0.
+def _command(line: bytes) -> tuple[int, float] | None:
+    """An exercise command ``SIZE WALL`` as numbers; None at the end of input or for anything else."""
+    try:
+        return int(line.split()[0]), float(line.split()[1])
+    except (IndexError, ValueError):
+        return None
 
-    A command is ``SIZE WALL``: the keeper reads the SIZE-byte job that follows from fd 0 (this
-    process never reads a job, so it never holds one); the exercise writes ``result N`` and its JSON
-    into a pipe made for it alone. When the keeper has ended (killed after WALL seconds) and the
-    sandbox has been cleaned, this process writes ``exit CODE CPU NBYTES`` to ``status_fd`` and then
-    the NBYTES of the result to fd 1 (NBYTES -1: too large, nothing follows). The command ``audit``
-    answers ``audit JSON``: what is left in the sandbox (``nest``-free checks, see :func:`audit`).
+
+def _grade_one(settings: dict[str, Any], status_fd: int, sandboxed: bool, keep: list[str],
+               command: tuple[int, float]) -> None:
+    """One exercise in a fresh keeper; the sandbox cleaned (but the server above); its status and result sent."""
+    size, wall = command
+    read_fd, write_fd = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.close(read_fd)
+        _keeper({**settings, "nested": sandboxed}, status_fd, size, write_fd)
+    os.close(write_fd)
+    output, status, cpu = _wait(pid, read_fd, wall)
+    os.close(read_fd)
+    if sandboxed:
+        sweep.clean_namespace(keep, spare=(os.getppid(),))
+    else:  # --no-sandbox: only the child's own process group, and its scratch folder
+        try:
+            os.killpg(pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+        sweep.empty(os.environ.get("TMPDIR", "/nonexistent-scratch"))
+    os.write(status_fd, b"exit %d %.3f %d\n" % (status, cpu, -1 if output is None else len(output)))
+    view = memoryview(output or b"")
+    while view:
+        view = view[os.write(1, view):]
+
+
+def _notebook_server(settings: dict[str, Any], status_fd: int, sandboxed: bool, keep: list[str],
+                     command: tuple[int, float]) -> None:
+    """In a fresh fork of the warm server, for one notebook: its exercises, one keeper each; never returns.
+
+    It exits with AUDIT when the grader asks what is left (the notebook is done), 0 at the end of input.
+    """
+    while True:
+        _grade_one(settings, status_fd, sandboxed, keep, command)
+        line = _read_line(0)
+        if line.strip() == b"audit":
+            os._exit(AUDIT)
+        next_command = _command(line)
+        if next_command is None:
+            os._exit(0)
+        command = next_command
+
+
+def serve(settings: dict[str, Any], status_fd: int, sandboxed: bool) -> None:
+    """The fork server: load TensorFlow once, then a fresh fork of itself per notebook, one keeper per exercise.
+
+    A command is ``SIZE WALL``: the keeper reads the SIZE-byte job that follows from fd 0 (no server
+    ever reads a job, so none holds one); the exercise writes ``result N`` and its JSON into a pipe made
+    for it alone. When the keeper has ended (killed after WALL seconds) and the sandbox has been cleaned,
+    the server writes ``exit CODE CPU NBYTES`` to ``status_fd`` and then the NBYTES of the result to fd 1
+    (NBYTES -1: too large, nothing follows). The command ``audit`` ends the notebook: its server exits, this
+    one cleans the sandbox and answers ``audit JSON``, what is left there (see ``sweep.audit``).
+
+    This process never runs a keeper: the first exercise of each notebook forks a *notebook server* that
+    serves it and the next ones, so whatever a notebook's processes did to their server (nothing reaches
+    it, it is outside their namespaces) ends with the notebook, and the next starts from this clean copy.
     """
     import ctypes
 
@@ -209,36 +266,26 @@ def serve(settings: dict[str, Any], status_fd: int, sandboxed: bool) -> None:
     if sandboxed:
         nest.fresh_session_keyring()  # not the grader's: a key added by an exercise never reaches it
     baseline = sweep.keys()
+    # the sandbox's read-only binds inside its scratch folders (a checkout or venv under /tmp, this folder)
+    keep = [*nest.mounts_below(os.environ.get("TMPDIR", "/tmp")), *nest.mounts_below("/dev/shm")] if sandboxed else []
     os.write(status_fd, b"ready\n")
     while True:
         line = _read_line(0)
         if line.strip() == b"audit":
-            os.write(status_fd, b"audit %s\n" % json.dumps(sweep.audit(baseline, sandboxed)).encode())
+            os.write(status_fd, b"audit %s\n" % json.dumps(sweep.audit(baseline, sandboxed, keep)).encode())
             continue
-        try:
-            size, wall = int(line.split()[0]), float(line.split()[1])
-        except (IndexError, ValueError):
+        command = _command(line)
+        if command is None:
             os._exit(0)  # end of input, or not a command
-        read_fd, write_fd = os.pipe()
         pid = os.fork()
         if pid == 0:
-            os.close(read_fd)
-            _keeper({**settings, "nested": sandboxed}, status_fd, size, write_fd)
-        os.close(write_fd)
-        output, status, cpu = _wait(pid, read_fd, wall)
-        os.close(read_fd)
+            _notebook_server(settings, status_fd, sandboxed, keep, command)
+        code = os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
         if sandboxed:
-            sweep.clean_namespace()
-        else:  # --no-sandbox: only the child's own process group, and its scratch folder
-            try:
-                os.killpg(pid, signal.SIGKILL)
-            except (ProcessLookupError, PermissionError):
-                pass
-            sweep.empty(os.environ.get("TMPDIR", "/nonexistent-scratch"))
-        os.write(status_fd, b"exit %d %.3f %d\n" % (status, cpu, -1 if output is None else len(output)))
-        view = memoryview(output or b"")
-        while view:
-            view = view[os.write(1, view):]
+            sweep.clean_namespace(keep)
+        if code != AUDIT:
+            os._exit(0 if code == 0 else 1)  # end of input; or the notebook's server died: the grader starts anew
+        os.write(status_fd, b"audit %s\n" % json.dumps(sweep.audit(baseline, sandboxed, keep)).encode())
 
 
 def main(argv: list[str]) -> None:

@@ -25,12 +25,12 @@ from nst_lab.grading.grade import POINTS, Submission
 from nst_lab.grading.release import read_manifest
 from nst_lab.grading.schedule import INCOMPLETE_EXIT, round_robin
 from tests.grading import fixtures as fx
+from tests.grading import unprivileged
 
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(shutil.which("bwrap") is None, reason="needs bubblewrap")]
 
 REPO = Path(__file__).resolve().parents[2]
 SECRET = "only-the-instructor-knows"
-UNPRIVILEGED_UID = 60999  # outside the grader's own sandbox uids (61000-64999)
 COURSE = {stem: [n for n in names if n in POINTS]
           for stem, names in read_manifest(REPO / "notebooks" / "release.json").items()}
 HONEST_MAX = sum(POINTS[name] for names in COURSE.values() for name in names)
@@ -151,16 +151,19 @@ def _make_class(root: Path) -> None:
     _nb(root / "z_honest" / "all.ipynb", fx.SOLUTIONS, stamp="all")
 
 
-def _unprivileged_runner(folder: Path) -> list[str] | None:
-    """The command prefix that runs the grader as an unprivileged user, or None when it cannot run here."""
-    setpriv = shutil.which("setpriv")
-    if os.geteuid() != 0 or setpriv is None:
-        return None
-    prefix = [setpriv, f"--reuid={UNPRIVILEGED_UID}", f"--regid={UNPRIVILEGED_UID}", "--clear-groups", "--"]
+def _unprivileged_runner(folder: Path) -> tuple[list[str] | None, str]:
+    """The command prefix that runs the grader as an unprivileged user (None when it cannot run here), and why not.
+
+    As root, ``unprivileged.prefix`` makes this session's Python readable to that user in a private mount
+    namespace (CI's interpreter may live under /root, mode 0700) without changing the host.
+    """
+    prefix = unprivileged.prefix([sys.prefix, sys.base_prefix, sys.executable, str(REPO), str(folder)])
+    if prefix is None:
+        return None, "only root can switch to an unprivileged user (and util-linux's unshare is needed)"
     check = "from nst_lab.grading.probe import probe; from nst_lab.grading.sandbox import Sandbox; probe(Sandbox())"
-    done = subprocess.run([*prefix, sys.executable, "-c", check], capture_output=True,
+    done = subprocess.run([*prefix, sys.executable, "-c", check], capture_output=True, text=True,
                           env={**os.environ, "PYTHONPATH": str(REPO)}, cwd=folder, check=False)
-    return prefix if done.returncode == 0 else None
+    return (prefix, "") if done.returncode == 0 else (None, (done.stderr.strip().splitlines() or ["?"])[-1])
 
 
 @pytest.fixture(scope="module", params=["as-is", "unprivileged"])
@@ -178,10 +181,10 @@ def _grade(folder: Path, mode: str) -> dict:
     if mode == "unprivileged":
         if os.geteuid() != 0:
             pytest.skip("the tests already run as an unprivileged user: the 'as-is' batch is that mode")
-        prefix = _unprivileged_runner(folder) or []
-        if not prefix:
-            pytest.skip(f"uid {UNPRIVILEGED_UID} cannot run the sandbox with this Python environment (a folder of it "
-                        "is not readable by others, e.g. under /root); run the tests as an unprivileged user instead")
+        runner, why = _unprivileged_runner(folder)
+        if runner is None:
+            pytest.skip(f"uid {unprivileged.UID} cannot run the sandbox here: {why}")
+        prefix = runner
     _make_class(folder / "class")
     (folder / "release.json").write_text(json.dumps({"notebooks": COURSE}))
     out = folder / "out"
@@ -276,3 +279,29 @@ def test_a_batch_that_runs_out_of_time_says_what_it_did_not_grade(tmp_path):
     assert all(ex["note"] == "not graded (batch time)" for r in rows for ex in r["exercises"].values())
     csv_text = (tmp_path / "out" / "grades.csv").read_text()
     assert csv_text.count("not graded (batch time)") >= 3
+
+
+def test_each_notebook_gets_a_fresh_fork_of_the_server():
+    """Every notebook's keepers come from a fork of the warm server made for that notebook alone (so nothing a
+    student's processes did to their server outlives the notebook); the warm server itself forks no keeper.
+    Opted out of the sandbox, the exercise sees the real process ids: its keeper's parent is that server."""
+    from nst_lab.grading.grade import job_for
+    from nst_lab.grading.runner import KitServer, Settings
+
+    cell = ("def gram_matrix(A):\n    import os\n    keeper = os.getppid()\n"
+            "    server = int(open(f'/proc/{keeper}/stat').read().rpartition(')')[2].split()[1])\n"
+            "    above = int(open(f'/proc/{server}/stat').read().rpartition(')')[2].split()[1])\n"
+            "    return tf.constant([[float(server), float(above)]])\n")
+    server = KitServer(Settings(seed=5, timeout=60, sandbox=False))
+    seen = []
+    try:
+        for _notebook in range(2):
+            for _exercise in range(2):
+                result = server.run(job_for("gram_matrix", cell, 5, 60))
+                seen.append(tuple(int(x) for x in result["results"]["case0"]["value"]["value"][0]))
+            assert server.audit() == []
+    finally:
+        server.close()
+    (first, top), (again, top2), (second, top3), (_, top4) = seen
+    assert first == again and second != first  # one server per notebook, a new one for the next
+    assert top == top2 == top3 == top4 and top not in (first, second)  # all forked by the same warm server
