@@ -206,6 +206,12 @@ def measure(source: str, home: str, name: str) -> dict[str, float]:
 
 
 def is_pasted(source: str, home: str, name: str) -> bool:
-    """Whether a graded cell is nst_lab's ``home.name`` with its helpers, however inlined, renamed or reordered."""
+    """Whether a graded cell is nst_lab's ``home.name`` with its helpers, however inlined, renamed or reordered.
+
+    Never, when the course's notebooks are not beside the package (an installed wheel): without them the
+    template's own docstrings and comments, which every honest answer holds, would count as the package's.
+    """
+    if not any(course()):
+        return False
     found = measure(source, home, name)
     return found["cover"] >= COVER and found["nodes"] + found["chars"] >= MIN_EVIDENCE

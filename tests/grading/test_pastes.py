@@ -138,3 +138,20 @@ def test_a_pasted_function_scores_zero_with_a_note_and_an_honest_one_keeps_its_p
     zero_references(subs, rows)
     assert rows[0]["total"] == 0 and "nst_lab's own reference code" in rows[0]["notes"][0]
     assert rows[1]["total"] == 15.0 and rows[1]["notes"] == []
+
+
+def test_without_the_course_notebooks_no_paste_is_claimed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An installed wheel has no notebooks beside the package: the template's docstrings, which every honest
+    answer holds, cannot be told from the package's text, so the paste rule stays silent instead of guessing."""
+    from nst_lab.grading import pastes
+
+    name, make = PASTES["compute_layer_style_cost, helpers inlined"]
+    assert is_pasted(make(), REFERENCE_HOMES[name], name)  # with the course: found
+    monkeypatch.setattr(pastes, "COURSE", tmp_path)  # an empty folder, as in a wheel
+    pastes.course.cache_clear()
+    try:
+        assert not is_pasted(make(), REFERENCE_HOMES[name], name)
+        for solution_name, cell in _solutions():
+            assert not is_pasted(cell, REFERENCE_HOMES[solution_name], solution_name)
+    finally:
+        pastes.course.cache_clear()
