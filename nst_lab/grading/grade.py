@@ -201,7 +201,7 @@ def job_for(name: str, source: str, seed: int, budget: float) -> dict[str, Any]:
     from nst_lab.exercises.specs import SPECS
 
     spec = SPECS[name]
-    return {"name": name, "cell": source, "prelude": prelude((*spec.depends, *spec.prelude, "clip_0_1"), exclude=name),
+    return {"name": name, "cell": source, "prelude": prelude(spec.provided, exclude=name),
             "plan": spec.plan(seed), "budget": budget}
 
 
