@@ -269,14 +269,17 @@ def test_a_batch_that_runs_out_of_time_says_what_it_did_not_grade(tmp_path):
     for who in ("alice", "bob", "carol"):
         _nb(tmp_path / "class" / who / "03_style_cost.ipynb", {"gram_matrix": fx.SOLUTIONS["gram_matrix"]})
     manifest = tmp_path / "release.json"
-    manifest.write_text(json.dumps({"notebooks": COURSE}))
+    # only the exercise the notebooks hold: a missing cell is a 0 that needs no time ("no cell marked"), and
+    # whether the scheduler or the notebook's clock finds the batch over first is a race on a busy machine
+    manifest.write_text(json.dumps({"notebooks": {"03_style_cost": ["gram_matrix"]}}))
     code = main(["grade", str(tmp_path / "class"), "-o", str(tmp_path / "out"), "--quiet", "--seed", "77",
                  "--workers", "1", "--batch-timeout", "0.001", "--course", str(manifest)])
     assert code == INCOMPLETE_EXIT
     rows = json.loads((tmp_path / "out" / "grades.json").read_text())["submissions"]
-    maximum = sum(POINTS[n] for n in COURSE["03_style_cost"])
+    maximum = POINTS["gram_matrix"]
     assert [(r["total"], r["max"], r["incomplete"]) for r in rows] == [(0, maximum, True)] * 3
-    assert all(ex["note"] == "not graded (batch time)" for r in rows for ex in r["exercises"].values())
+    notes = [ex["note"] for r in rows for ex in r["exercises"].values()]
+    assert all(n == "not graded (batch time)" for n in notes), notes
     csv_text = (tmp_path / "out" / "grades.csv").read_text()
     assert csv_text.count("not graded (batch time)") >= 3
 
