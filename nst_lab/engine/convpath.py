@@ -47,6 +47,14 @@ class ConvPath:
         return f"{self.name} ({self.reason})"
 
 
+def cpu_kind(flags: set[str]) -> str:
+    """The CPU kind a benchmark is labelled with, from its flags (and ``ONEDNN_MAX_CPU_ISA``, which caps oneDNN)."""
+    kinds = [("amx_bf16", "AMX"), ("avx512_bf16", "AVX512-BF16"), ("avx512f", "AVX-512"), ("avx2", "AVX2")]
+    kind = next((name for flag, name in kinds if flag in flags), "no AVX2")
+    cap = os.environ.get("ONEDNN_MAX_CPU_ISA")
+    return f"{kind} (oneDNN capped at {cap} by ONEDNN_MAX_CPU_ISA)" if cap else kind
+
+
 def onednn_enabled() -> bool:
     """Whether this TensorFlow process runs its oneDNN kernels (``TF_ENABLE_ONEDNN_OPTS`` and the CPU decide)."""
     try:
@@ -97,6 +105,29 @@ def resolve_conv_path(precision: Precision, requested: str | None = None, flags:
     flags = cpu_flags() if flags is None else flags
     capabilities = gpu_capabilities() if capabilities is None else capabilities
     return ConvPath(*choose_conv_path(precision.name, flags, capabilities, onednn_enabled()))
+
+
+def measure_conv_rate(shapes: Sequence[tuple[str, int, int, int, int]]) -> Callable[[], float]:
+    """rate() -> FLOP/s of TensorFlow's forward 3x3 SAME convolutions at ``shapes`` (``flops.conv_shapes``),
+    timed once per call on random inputs: the machine's own throughput for the step's convolutions."""
+    import time
+
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    pairs = [(tf.constant(rng.normal(size=(1, h, w, c_in)).astype(np.float32)),
+              tf.constant(rng.normal(size=(3, 3, c_in, c_out)).astype(np.float32)))
+             for _, h, w, c_in, c_out in shapes]
+    flops = sum(2 * 9 * c_in * c_out * h * w for _, h, w, c_in, c_out in shapes)
+    run = tf.function(lambda: tf.add_n([tf.reduce_sum(tf.nn.conv2d(x, k, 1, "SAME")) for x, k in pairs]))
+    run()  # trace and pick kernels
+
+    def rate() -> float:
+        start = time.perf_counter()
+        run().numpy()
+        return flops / (time.perf_counter() - start)
+
+    return rate
 
 
 def flipped_kernel(kernel: tf.Tensor) -> tf.Tensor:

@@ -131,3 +131,12 @@ def test_flops_count_from_the_layer_shapes():
     assert counted["forward"] == by_hand
     assert counted["gram"] == gram
     assert counted["total"] == 2 * by_hand + gram
+
+
+@pytest.mark.parametrize("flags, kind", [({"avx2", "fma"}, "AVX2"), ({"avx2", "avx512f", "avx512_vnni"}, "AVX-512"),
+                                         ({"avx512f", "amx_bf16"}, "AMX"), (set(), "no AVX2")])
+def test_cpu_kind_labels(flags, kind, monkeypatch):
+    monkeypatch.delenv("ONEDNN_MAX_CPU_ISA", raising=False)
+    assert convpath.cpu_kind(flags) == kind
+    monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "AVX2")
+    assert convpath.cpu_kind(flags).startswith(kind + " (oneDNN capped at AVX2")
