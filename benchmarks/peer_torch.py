@@ -125,8 +125,8 @@ def tf_worker(spec: dict) -> tuple:  # type: ignore[type-arg]
     import tensorflow as tf
 
     from nst_lab.config import StyleConfig
-    from nst_lab.engine.transfer import load_network, prepare_transfer
     from nst_lab.engine.flops import conv_shapes
+    from nst_lab.engine.transfer import load_network, prepare_transfer
 
     content, style = np.load(spec["content"]), np.load(spec["style"])
     config = StyleConfig(size=max(content.shape[1:3]), weights=spec["weights_choice"], precision="float32",
