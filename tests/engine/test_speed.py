@@ -226,6 +226,7 @@ def test_stylize_with_lbfgs_and_scales_records_precision(tiny_vgg, tmp_path):
     record = json.loads((result.run_dir / "run.json").read_text())
     assert record["precision"] == t.precision.label
     assert record["precision"] in ("bfloat16 (auto)", "float16 (auto)", "float32 (auto)")
+    assert record["conv_path"] == t.conv_path.label and record["conv_path"].split()[0] in ("keras", "flipped")
     assert record["config"]["optimizer"] == "lbfgs"
 
 
