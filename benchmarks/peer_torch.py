@@ -105,7 +105,7 @@ def torch_worker(spec: dict) -> tuple:  # type: ignore[type-arg]
         optimizer.step()
         with torch.no_grad():
             G.clamp_(0.0, 1.0)
-        return float(J)
+        return float(J.detach())
 
     convs = [(torch.randn(1, ci, h, w).contiguous(memory_format=torch.channels_last),
               nn.Conv2d(ci, co, 3, padding=1).requires_grad_(False).to(memory_format=torch.channels_last))
