@@ -32,6 +32,7 @@ CANDIDATES = {
     # the candidate for the fast preset (README, "Time to the seed's loss"): 60 L-BFGS iterations at
     # half size, then 60 at full size
     "lbfgs-2scales-60": {"optimizer": "lbfgs", "steps": 60, "scales": 2, "lr_schedule": "constant"},
+    "lbfgs-2scales-100": {"optimizer": "lbfgs", "steps": 100, "scales": 2, "lr_schedule": "constant"},
     "cos100-2scales": {"steps": 100, "learning_rate": 0.1, "lr_schedule": "cosine", "final_learning_rate": 0.002,
                        "scales": 2},
 }

@@ -72,8 +72,9 @@ def choose_conv_path(precision: str, flags: set[str], capabilities: Sequence[tup
       GPU and AMX figures were measured on (the flipped path is float32 and not measured there).
     - float32 on a CPU where TensorFlow runs Eigen (oneDNN off: its default on AVX2-only CPUs):
       ``flipped``; Eigen's input-gradient convolution is much slower than its forward one.
-    - float32 with oneDNN on: ``flipped`` as well; oneDNN's forward convolution with the flipped
-      kernel measured faster than its backward-data one on the AVX-512 Xeon of the README.
+    - float32 with oneDNN on (TensorFlow's default on AVX-512 VNNI CPUs): ``keras``; oneDNN's own
+      backward-data convolution is fast, and the flipped step measured no cheaper there (1.97 against
+      1.86 CPU-s per step at 400 px on the README's AVX-512 Xeon).
     """
     if precision != "float32":
         return "keras", f"{precision} runs through Keras' mixed-precision layers"
@@ -84,11 +85,12 @@ def choose_conv_path(precision: str, flags: set[str], capabilities: Sequence[tup
         return "keras", f"CPU has {' and '.join(native)}: the measured AMX path is kept"
     if not onednn:
         return "flipped", "float32 on TensorFlow's Eigen convolutions: input gradient as a forward convolution"
-    return "flipped", "float32 on oneDNN: input gradient as a forward convolution"
+    return "keras", "float32 on oneDNN: its backward-data convolution measured as fast as the flipped one"
 
 
 def resolve_conv_path(precision: Precision, requested: str | None = None, flags: set[str] | None = None,
-                      capabilities: Sequence[tuple[int, int]] | None = None) -> ConvPath:
+                      capabilities: Sequence[tuple[int, int]] | None = None, onednn: bool | None = None
+                      ) -> ConvPath:
     """The path this run uses: ``requested`` ("keras"/"flipped"), else ``$NST_LAB_CONV_PATH``, else ``auto``.
 
     An explicit "flipped" under a reduced precision falls back to "keras" (the path is float32).
@@ -104,7 +106,8 @@ def resolve_conv_path(precision: Precision, requested: str | None = None, flags:
         return ConvPath("flipped", "requested")
     flags = cpu_flags() if flags is None else flags
     capabilities = gpu_capabilities() if capabilities is None else capabilities
-    return ConvPath(*choose_conv_path(precision.name, flags, capabilities, onednn_enabled()))
+    onednn = onednn_enabled() if onednn is None else onednn
+    return ConvPath(*choose_conv_path(precision.name, flags, capabilities, onednn))
 
 
 def measure_conv_rate(shapes: Sequence[tuple[str, int, int, int, int]]) -> Callable[[], float]:

@@ -100,7 +100,7 @@ def test_layers_the_path_does_not_cover_are_refused():
 
 @pytest.mark.parametrize("precision, flags, gpus, onednn, path", [
     ("float32", {"avx2", "fma"}, [], False, "flipped"),  # AVX2-only CPU, TensorFlow's Eigen default
-    ("float32", {"avx2", "avx512_vnni"}, [], True, "flipped"),  # oneDNN on
+    ("float32", {"avx2", "avx512_vnni"}, [], True, "keras"),  # oneDNN on: its own backward is fast
     ("float32", {"amx_bf16", "avx512_bf16"}, [], True, "keras"),  # AMX: the measured path kept
     ("float32", {"avx2"}, [(8, 0)], False, "keras"),  # GPU
     ("bfloat16", {"amx_bf16"}, [], True, "keras"),  # reduced precision runs in Keras' layers
@@ -115,9 +115,10 @@ def test_requested_paths_and_the_override(monkeypatch):
     monkeypatch.delenv(convpath.ENV_OVERRIDE, raising=False)
     assert resolve_conv_path(FLOAT32, "keras").name == "keras"
     assert resolve_conv_path(Precision("bfloat16", "bfloat16"), "flipped").name == "keras"
-    assert resolve_conv_path(FLOAT32, None, {"avx2"}, []).name == "flipped"
+    assert resolve_conv_path(FLOAT32, None, {"avx2"}, [], onednn=False).name == "flipped"
+    assert resolve_conv_path(FLOAT32, None, {"avx2"}, [], onednn=True).name == "keras"
     monkeypatch.setenv(convpath.ENV_OVERRIDE, "keras")
-    assert resolve_conv_path(FLOAT32, None, {"avx2"}, []).name == "keras"
+    assert resolve_conv_path(FLOAT32, None, {"avx2"}, [], onednn=False).name == "keras"
     with pytest.raises(ValueError, match="not one of"):
         resolve_conv_path(FLOAT32, "nchw")
 
