@@ -39,7 +39,10 @@ from nst_lab.engine.convpath import cpu_kind, measure_conv_rate, onednn_enabled
 from nst_lab.engine.flops import conv_shapes, step_flops
 from nst_lab.engine.memory import peak_rss_bytes
 from nst_lab.engine.precision import cpu_flags
-from nst_lab.engine.quality import QUALITY_METHODS, bench_images, format_quality, time_to_quality  # noqa: F401 (the CLI reads them here)
+from nst_lab.engine.quality import QUALITY_METHODS as QUALITY_METHODS  # the CLI reads these three here
+from nst_lab.engine.quality import bench_images
+from nst_lab.engine.quality import format_quality as format_quality
+from nst_lab.engine.quality import time_to_quality as time_to_quality
 from nst_lab.engine.transfer import Network, load_network, prepare_transfer
 from nst_lab.train import cost_parts
 from nst_lab.vgg import FeatureExtractor, get_layer_outputs
