@@ -73,8 +73,8 @@ def choose_conv_path(precision: str, flags: set[str], capabilities: Sequence[tup
     - float32 on a CPU where TensorFlow runs Eigen (oneDNN off: its default on AVX2-only CPUs):
       ``flipped``; Eigen's input-gradient convolution is much slower than its forward one.
     - float32 with oneDNN on (TensorFlow's default on AVX-512 VNNI CPUs): ``keras``; oneDNN's own
-      backward-data convolution is fast, and the flipped step measured no cheaper there (1.97 against
-      1.86 CPU-s per step at 400 px on the README's AVX-512 Xeon).
+      backward-data convolution is fast, and the flipped step measured slower there (3.21 against
+      2.81 s, 1.81 against 1.65 CPU-s per step at 400 px on the README's AVX-512 Xeon).
     """
     if precision != "float32":
         return "keras", f"{precision} runs through Keras' mixed-precision layers"
