@@ -85,7 +85,7 @@ def choose_conv_path(precision: str, flags: set[str], capabilities: Sequence[tup
         return "keras", f"CPU has {' and '.join(native)}: the measured AMX path is kept"
     if not onednn:
         return "flipped", "float32 on TensorFlow's Eigen convolutions: input gradient as a forward convolution"
-    return "keras", "float32 on oneDNN: its backward-data convolution measured as fast as the flipped one"
+    return "keras", "float32 on oneDNN: its backward-data convolution measured faster than the flipped one"
 
 
 def resolve_conv_path(precision: Precision, requested: str | None = None, flags: set[str] | None = None,
