@@ -57,7 +57,7 @@ QUALITY_METHODS: dict[str, tuple[str, dict[str, Any]]] = {
     "fast": ("auto, Adam, cosine lr, 500 steps (--preset fast)", _schedule_of(FAST)),
     "float32-lbfgs": ("float32, L-BFGS", dict(precision="float32", optimizer="lbfgs")),
     # issue 22's measured winner on trained features: L-BFGS coarse to fine (README, "Time to the seed's loss")
-    "lbfgs-2scales": ("auto, L-BFGS, 60 iterations at half size first", dict(optimizer="lbfgs", scales=2, steps=60)),
+    "lbfgs-2scales": ("auto, L-BFGS, 100 iterations at half size first", dict(optimizer="lbfgs", scales=2, steps=100)),
 }
 
 
