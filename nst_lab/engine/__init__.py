@@ -2,9 +2,10 @@
 
 - ``transfer``: ``StyleTransfer`` and its one constructor, ``prepare_transfer``;
 - ``step``: the one step builder (Adam and L-BFGS), the seed's objective with precomputed Grams;
-- ``precision`` and ``memory``: what runs on this machine, and whether it fits;
+- ``precision``, ``convpath`` and ``memory``: what runs on this machine (precision; how the
+  convolutions' input gradients run), and whether it fits; ``flops``: what a step costs;
 - ``schedules``, ``lbfgs``, ``scales``: the ways to advance a run;
-- ``runs``: the whole loop with progress, snapshots and run folders; ``bench``: the timings.
+- ``runs``: the whole loop with progress, snapshots and run folders; ``bench`` and ``quality``: the timings.
 """
 
 from __future__ import annotations

@@ -10,8 +10,11 @@ alike and the ratios stay fair:
 - ``float32``: ``StyleTransfer`` with precision float32.
 - ``auto``: ``StyleTransfer`` with precision auto.
 
-Peak memory is the peak RSS of a separate process that builds one variant and runs two
-steps. Losses are evaluated in float32 with the graded costs.
+Each row says what ran and why: the precision (``engine/precision.py``) and the convolution
+path (``engine/convpath.py``). Beside the step times stands the machine's own limit: the step's
+FLOPs (``engine/flops.py``) over the forward-convolution throughput measured at the step's shapes
+in the same rounds. Peak memory is the peak RSS of a separate process that builds one variant and
+runs two steps. Losses are evaluated in float32 with the graded costs.
 
 Lesson: README.md, section "Speed".
 """
@@ -24,16 +27,23 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import keras
 import tensorflow as tf
 
-from nst_lab.config import CONTENT_LAYER, FAST, STYLE_LAYERS, StyleConfig
+from nst_lab.config import CONTENT_LAYER, STYLE_LAYERS, StyleConfig
+from nst_lab.engine.convpath import cpu_kind, measure_conv_rate, onednn_enabled
+from nst_lab.engine.flops import conv_shapes, step_flops
 from nst_lab.engine.memory import peak_rss_bytes
-from nst_lab.engine.transfer import Network, StyleTransfer, load_network, prepare_transfer
+from nst_lab.engine.precision import cpu_flags
+from nst_lab.engine.quality import QUALITY_METHODS as QUALITY_METHODS  # the CLI reads these three here
+from nst_lab.engine.quality import bench_images
+from nst_lab.engine.quality import format_quality as format_quality
+from nst_lab.engine.quality import time_to_quality as time_to_quality
+from nst_lab.engine.transfer import Network, load_network, prepare_transfer
 from nst_lab.train import cost_parts
 from nst_lab.vgg import FeatureExtractor, get_layer_outputs
 
@@ -48,7 +58,11 @@ class BenchRow:
 
     variant: str
     precision: str  # what ran
+    path: str = ""  # convolution path that ran, and why
     seconds: list[float] = field(default_factory=list)  # timed steps, after warm-up
+    cpu: list[float] = field(default_factory=list)  # own-process CPU seconds of those steps
+    flops: int = 0  # FLOPs of one step (engine/flops.py)
+    conv_rate: float = 0.0  # measured forward-convolution FLOP/s at the step's shapes
     loss: float = float("nan")  # graded float32 cost of G after all steps
     peak_bytes: int | None = None  # peak RSS of a process running only this variant
 
@@ -117,23 +131,16 @@ def seed_step(vgg: keras.Model, content_image: tf.Tensor, style_image: tf.Tensor
     return (lambda: train_step(generated_image, alpha=100, beta=10)), generated_image
 
 
-def bench_images(size: int) -> tuple[tf.Tensor, tf.Tensor]:
-    """The bundled content (chelsea) and style (swirls) images at size x size."""
-    from nst_lab.images import default_pair, load_image
-
-    content_path, style_path = default_pair()
-    return load_image(content_path, size=size), load_image(style_path, size=(size, size))
-
-
 def build_variant(variant: str, network: Network, content: tf.Tensor, style: tf.Tensor,
-                  config: StyleConfig) -> tuple[Callable[[], Any], tf.Variable, str]:
-    """(step, G, precision label) of one variant; step() runs one step and syncs."""
+                  config: StyleConfig) -> tuple[Callable[[], Any], tf.Variable, str, str]:
+    """(step, G, precision label, conv path label) of one variant; step() runs one step and syncs."""
     if variant == "seed":
         step, image = seed_step(network.model, content, style, config.learning_rate, config.content_layer)
-        return (lambda: step().numpy()), image, "float32"
+        return (lambda: step().numpy()), image, "float32", "keras (the seed's own model)"
     precision = "float32" if variant == "float32" else "auto"
     transfer = prepare_transfer(content, style, config.replace(precision=precision), network=network)
-    return transfer.step, transfer.generated_image, transfer.precision.label
+    why = f" ({transfer.precision.reason})" if transfer.precision.reason else ""
+    return transfer.step, transfer.generated_image, transfer.precision.label + why, transfer.conv_path.label
 
 
 def run_bench(size: int = 400, steps: int = 6, warmup: int = 2, weights: str = "auto",
@@ -154,20 +161,28 @@ def run_bench(size: int = 400, steps: int = 6, warmup: int = 2, weights: str = "
     config = network.config_for(StyleConfig(size=size, weights=weights))  # VGG16: block5_conv3 for block5_conv4
     vgg = network.model
     built = {v: build_variant(v, network, content, style, config) for v in VARIANTS}
-    rows = {v: BenchRow(v, built[v][2]) for v in VARIANTS}
+    height, width = int(content.shape[1]), int(content.shape[2])
+    flops = step_flops(network.info.arch, height, width, config.layer_names)["total"] if network.info.arch in (
+        "vgg16", "vgg19") else 0
+    rows = {v: BenchRow(v, built[v][2], built[v][3], flops=flops) for v in VARIANTS}
+    conv = measure_conv_rate(conv_shapes(network.info.arch, height, width, config.content_layer)) if flops else None
     for v in VARIANTS:
         for _ in range(warmup):
             built[v][0]()
     say(f"warmed up ({warmup} steps each); timing {steps} rounds")
+    rates = []
     for i in range(steps):
         for v in VARIANTS:
-            start = time.perf_counter()
+            start, cpu = time.perf_counter(), time.process_time()
             built[v][0]()
             rows[v].seconds.append(time.perf_counter() - start)
+            rows[v].cpu.append(time.process_time() - cpu)
+        rates.append(conv() if conv else 0.0)
         say(f"round {i + 1}/{steps}: " + ", ".join(f"{v} {rows[v].seconds[-1]:.3f} s" for v in VARIANTS))
     evaluator = FeatureExtractor(vgg, config.layer_names)
     a_C, a_S = evaluator(content), evaluator(style)
     for v in VARIANTS:
+        rows[v].conv_rate = statistics.median(rates)
         total = cost_parts(built[v][1], evaluator, a_C, a_S, config.alpha, config.beta, config.style_layers)[0]
         rows[v].loss = float(total)
     if memory:
@@ -203,143 +218,23 @@ def format_table(rows: list[BenchRow], size: int) -> str:
     """The benchmark as one Markdown table (plus a parity line)."""
     by = {r.variant: r for r in rows}
     seed = by["seed"].median
-    lines = [f"| step ({size}x{size}) | precision | median s/step | vs seed | peak RSS | loss (float32 eval) |",
-             "| --- | --- | --- | --- | --- | --- |"]
+    limit = rows[0].flops / rows[0].conv_rate if rows[0].conv_rate else float("nan")
+    lines = [f"| step ({size}x{size}) | precision | median s/step | CPU-s/step | vs seed | vs limit | peak RSS "
+             "| loss (float32 eval) |", "| --- | --- | --- | --- | --- | --- | --- | --- |"]
     for r in rows:
         peak = f"{r.peak_bytes / 2**30:.2f} GiB" if r.peak_bytes else "n/a"
         note = " (seed's [1:] cost)" if r.variant == "seed" else ""
-        lines.append(f"| {LABELS[r.variant]} | {r.precision} | {r.median:.3f} | {seed / r.median:.2f}x | "
-                     f"{peak} | {r.loss:.5g}{note} |")
+        lines.append(f"| {LABELS[r.variant]} | {r.precision.split(' (')[0]} | {r.median:.3f} | "
+                     f"{statistics.median(r.cpu):.3f} | {seed / r.median:.2f}x | {r.median / limit:.2f}x | {peak} | "
+                     f"{r.loss:.5g}{note} |")
+    lines += ["", f"machine limit: {rows[0].flops / 1e9:.1f} GFLOP per step (forward to the content layer, its "
+              f"input gradient, the Grams) at {rows[0].conv_rate / 1e9:.1f} GFLOP/s of forward convolution "
+              f"measured at the step's shapes = {limit:.3f} s/step; TensorFlow oneDNN "
+              f"{'on' if onednn_enabled() else 'off'}, CPU kind {cpu_kind(cpu_flags())}",
+              "what ran and why:"]
+    lines += [f"- {LABELS[r.variant]}: precision {r.precision}; convolutions {r.path}" for r in rows]
     f32, auto = by["float32"].loss, by["auto"].loss
     lines.append("")
     lines.append(f"loss parity, auto vs float32 after the same {len(rows[0].seconds)} timed + warm-up "
                  f"steps: {100 * abs(auto - f32) / f32:.2f}%")
-    return "\n".join(lines)
-
-
-@dataclass
-class QualityRow:
-    """How long one method takes to reach the reference loss."""
-
-    method: str
-    seconds: float
-    steps: int  # Adam steps or L-BFGS iterations at full size
-    loss: float  # graded float32 cost of the final image
-    reached: bool
-
-
-def _schedule_of(preset: StyleConfig) -> dict[str, Any]:
-    """The optimisation settings of a preset (not its size or weights)."""
-    fields = ("steps", "learning_rate", "lr_schedule", "final_learning_rate", "precision")
-    return {name: getattr(preset, name) for name in fields}
-
-
-# name: (table label, changes to the reference's config). An Adam method runs at most its
-# config's steps; L-BFGS at most ``lbfgs_steps`` iterations.
-QUALITY_METHODS: dict[str, tuple[str, dict[str, Any]]] = {
-    "auto-adam": ("auto, Adam at the seed's constant lr", dict(precision="auto")),
-    "float32-cosine": ("float32, Adam, cosine lr, 500 steps", {**_schedule_of(FAST), "precision": "float32"}),
-    "fast": ("auto, Adam, cosine lr, 500 steps (--preset fast)", _schedule_of(FAST)),
-    "float32-lbfgs": ("float32, L-BFGS", dict(precision="float32", optimizer="lbfgs")),
-}
-
-
-def _adam_until(transfer: StyleTransfer, target: float, evaluate: Callable[[tf.Variable], float],
-                margin: float, check_every: int) -> None:
-    """Step until G's float32 loss is at most ``target``, or for ``config.steps`` steps.
-
-    A step's own loss (reduced precision reads slightly off) only decides when to pay for a
-    float32 evaluation: once it is within ``margin`` of the target, every ``check_every`` steps.
-    """
-    for i in range(transfer.config.steps):
-        total = transfer.step()[0]
-        near = total <= target * (1 + margin)
-        if near and (i % check_every == 0 or total <= target) and evaluate(transfer.generated_image) <= target:
-            return
-
-
-def time_to_quality(size: int = 128, reference_steps: int = 1001, weights: str = "auto",
-                    methods: Sequence[str] = tuple(QUALITY_METHODS), lbfgs_steps: int = 300,
-                    margin: float = 0.01, check_every: int = 5,
-                    log: Callable[[str], None] | None = None) -> tuple[float, float, list[QualityRow]]:
-    """Wall time of each method to reach the loss the seed's loop reaches in ``reference_steps``.
-
-    The reference is the seed's loop (1001 Adam steps at lr 0.03 from the content image,
-    float32, reading J every step) on the graded ``train_step``, i.e. the seed's step with its
-    style slice corrected, so every method minimises the same cost. A method stops as soon as
-    its image, evaluated in float32 with the graded costs, is at or below the target; those
-    evaluations count in its time, and so does tracing.
-
-    Args:
-        size: square image side in px.
-        reference_steps: steps of the seed loop that set the target.
-        weights: "auto" (the chain of ``load_network``: ImageNet VGG19, else VGG16, else multi-scale) or VGG19's.
-        methods: names from ``QUALITY_METHODS``, run in this order after the reference.
-        lbfgs_steps: most L-BFGS iterations.
-        margin, check_every: when to evaluate an Adam run's image (see ``_adam_until``).
-
-    Returns:
-        (reference seconds, reference loss, one row per method).
-    """
-    from nst_lab.engine.lbfgs import run_lbfgs
-
-    unknown = [m for m in methods if m not in QUALITY_METHODS]
-    if unknown:
-        raise ValueError(f"unknown quality method(s) {', '.join(unknown)}: choose from {', '.join(QUALITY_METHODS)}")
-    say = log or (lambda _: None)
-    content, style = bench_images(size)
-    network = load_network(StyleConfig(size=size, weights=weights))
-    config = network.config_for(StyleConfig(size=size, weights=weights, steps=reference_steps))
-    say(f"network: {network.info.summary()}")
-    reference_seconds, evaluate, target = _reference(content, style, config, network)
-    say(f"reference: {reference_steps} seed-loop steps in {reference_seconds:.1f} s, loss {target:.5g}")
-    rows = []
-    for name in methods:
-        label, changes = QUALITY_METHODS[name]
-        cfg = config.replace(**changes)
-        start = time.perf_counter()
-        transfer = prepare_transfer(content, style, cfg, network=network)
-        if cfg.optimizer == "lbfgs":
-            run_lbfgs(transfer, lbfgs_steps, stop_below=target)
-        else:
-            _adam_until(transfer, target, evaluate, margin, check_every)
-        seconds = time.perf_counter() - start
-        loss = evaluate(transfer.generated_image)
-        rows.append(QualityRow(label, seconds, transfer.steps_done, loss, loss <= target))
-        say(f"{label}: {transfer.steps_done} steps in {seconds:.1f} s, loss {loss:.5g}")
-    return reference_seconds, target, rows
-
-
-def _reference(content: tf.Tensor, style: tf.Tensor, config: StyleConfig, network: Network
-               ) -> tuple[float, Callable[[tf.Variable], float], float]:
-    """The seed's loop on the graded costs, float32: (seconds, float32 evaluator of J, its final J)."""
-    from nst_lab.train import train_step
-
-    evaluator = FeatureExtractor(network.model, config.layer_names)
-    a_C, a_S = evaluator(content), evaluator(style)
-
-    def evaluate(image: tf.Variable) -> float:
-        return float(cost_parts(image, evaluator, a_C, a_S, config.alpha, config.beta, config.style_layers)[0])
-
-    image = tf.Variable(content)
-    optimizer = keras.optimizers.Adam(config.learning_rate)
-    step = tf.function(lambda: train_step(image, evaluator, a_C, a_S, optimizer, alpha=config.alpha,
-                                          beta=config.beta, STYLE_LAYERS=config.style_layers))
-    start = time.perf_counter()
-    for _ in range(config.steps):
-        step().numpy()  # the seed's loop reads J every step
-    return time.perf_counter() - start, evaluate, evaluate(image)
-
-
-def format_quality(reference_seconds: float, target: float, rows: list[QualityRow], size: int,
-                   reference_steps: int) -> str:
-    """Time-to-quality as one Markdown table."""
-    lines = [f"| method ({size}x{size}) | steps | wall s | vs seed loop | loss (float32 eval) |",
-             "| --- | --- | --- | --- | --- |",
-             f"| seed loop, Adam float32 (reference) | {reference_steps} | {reference_seconds:.1f} | 1 | "
-             f"{target:.5g} |"]
-    for r in rows:
-        mark = "" if r.reached else " (target not reached)"
-        lines.append(f"| {r.method} | {r.steps} | {r.seconds:.1f} | 1/{reference_seconds / r.seconds:.1f} | "
-                     f"{r.loss:.5g}{mark} |")
     return "\n".join(lines)

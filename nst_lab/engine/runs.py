@@ -47,6 +47,7 @@ class RunResult:
     snapshots: dict[int, Path] = field(default_factory=dict)
     message: str = ""
     precision: str = ""  # what ran, e.g. "bfloat16 (auto)"; empty = config.precision
+    conv_path: str = ""  # how the convolutions' input gradients ran, and why (engine/convpath.py)
 
 
 def device_name() -> str:
@@ -64,6 +65,7 @@ def write_run_json(path: Path, result: RunResult, extra: dict[str, Any] | None =
         "seconds": round(result.seconds, 3),
         "seconds_per_step": per_step,
         "precision": result.precision or result.config.precision,
+        "conv_path": result.conv_path,
         "device": device_name(),
         "weights": {"kind": result.weights.kind, "network": result.weights.label(), "arch": result.weights.arch,
                     "source": result.weights.source, "note": result.weights.note},
@@ -130,7 +132,7 @@ def stylize(
         image=transfer.image(), history=transfer.history, steps_done=transfer.steps_done,
         status=status, seconds=time.perf_counter() - start, weights=transfer.weights_info,
         config=transfer.config, run_dir=run_dir, snapshots=snapshots, message=message,
-        precision=transfer.precision.label,
+        precision=transfer.precision.label, conv_path=transfer.conv_path.label,
     )
     if run_dir is not None:
         extra: dict[str, Any] = dict(record) if record else {"call": "nst_lab.stylize"}

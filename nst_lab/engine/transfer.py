@@ -19,6 +19,7 @@ import numpy as np
 import tensorflow as tf
 
 from nst_lab.config import MIN_SIZE, StyleConfig, layer_for
+from nst_lab.engine.convpath import ConvPath, flippable, flipped_forward, resolve_conv_path
 from nst_lab.engine.memory import check_fits
 from nst_lab.engine.precision import Precision, resolve_precision, with_precision
 from nst_lab.engine.scales import resize, scale_sizes
@@ -135,6 +136,7 @@ class StyleTransfer:
     style_images: list[tf.Tensor]  # each (1, H_S, W_S, 3), as the network sees them
     start_image: np.ndarray  # (1, H, W, 3) float32 in [0, 1]
     history: dict[str, list[float]] = field(default_factory=lambda: {"total": [], "content": [], "style": []})
+    conv_path: ConvPath = ConvPath("keras", "default")  # how the step's convolutions ran (engine/convpath.py)
 
     def __post_init__(self) -> None:
         self.generated_image = tf.Variable(self.start_image, dtype=tf.float32, name="generated_image")
@@ -182,7 +184,7 @@ class StyleTransfer:
 
 def prepare_transfer(
     content: Any, style: Any, config: StyleConfig | None = None, *,
-    network: Network | None = None, mask: Any = None,
+    network: Network | None = None, mask: Any = None, conv_path: str | None = None,
 ) -> StyleTransfer:
     """Load the images and build a run: the one constructor of ``StyleTransfer``.
 
@@ -194,6 +196,8 @@ def prepare_transfer(
         config: the run's settings; None means the seed report's preset.
         network: an already-loaded feature network to reuse; None loads the config's.
         mask: overrides config.mask: a path, PIL image, RGB array or label array (H, W).
+        conv_path: "keras" or "flipped" forces how the convolutions' input gradients run
+            (``nst_lab.engine.convpath``); None lets ``resolve_conv_path`` decide.
 
     Returns:
         StyleTransfer ready to ``step()``. Precision is resolved and memory checked once, before
@@ -215,25 +219,36 @@ def prepare_transfer(
     if uses_extensions(config, style, mask):
         return _extended(content_image, styles, config, precision, network, mask)
     style_image = as_image(styles[0], (height, width))
-    start = _coarse_start(content_image, style_image, config, precision, network)
-    return _seed_transfer(content_image, style_image, config, precision, network, start)
+    path = resolve_conv_path(precision, conv_path)
+    start = _coarse_start(content_image, style_image, config, precision, network, path)
+    return _seed_transfer(content_image, style_image, config, precision, network, start, path)
 
 
 def _seed_transfer(content_image: tf.Tensor, style_image: tf.Tensor, config: StyleConfig, precision: Precision,
-                   network: Network, start: np.ndarray | None = None) -> StyleTransfer:
-    """The seed's run: targets a_C and G_S computed once, by the precision the steps use."""
+                   network: Network, start: np.ndarray | None = None, path: ConvPath | None = None
+                   ) -> StyleTransfer:
+    """The seed's run: targets a_C and G_S computed once, by the precision the steps use.
+
+    ``path`` is how the step's convolutions run (None: Keras'); the flipped one computes the same
+    activations, so the targets come from the Keras model either way.
+    """
     tf.random.set_seed(config.seed)
     compute = with_precision(network.model, precision)  # the model itself for float32
     extractor = FeatureExtractor(compute, config.layer_names, config.preprocess)
     a_C = extractor(content_image)[-1]
     style_grams = [gram_of(a) for a in extractor(style_image)[:-1]]  # G_S, once: (n_C, n_C) float32
     layers = [(name, 1.0) for name in config.layer_names]
-    forward = raw_forward(get_layer_outputs(compute, layers), config.preprocess)
+    if path is not None and path.name == "flipped" and flippable(network.model, config.layer_names):
+        forward = flipped_forward(network.model, config.layer_names, config.preprocess)
+    else:
+        forward = raw_forward(get_layer_outputs(compute, layers), config.preprocess)
+        if path is not None and path.name == "flipped":
+            path = ConvPath("keras", "the network has layers the flipped path does not cover")
     objective = SeedObjective(forward, a_C, style_grams, config.style_layers)
     if start is None:
         start = initial_image(content_image, config.init, config.noise_max, config.seed)
     return StyleTransfer(config, precision, network.info, extractor, objective, content_image, [style_image],
-                         start)
+                         start, conv_path=path or ConvPath("keras", "default"))
 
 
 def _extended(content_image: tf.Tensor, styles: list[Any], config: StyleConfig, precision: Precision,
@@ -251,7 +266,7 @@ def _extended(content_image: tf.Tensor, styles: list[Any], config: StyleConfig, 
 
 
 def _coarse_start(content_image: tf.Tensor, style_image: tf.Tensor, config: StyleConfig, precision: Precision,
-                  network: Network) -> np.ndarray | None:
+                  network: Network, path: ConvPath | None = None) -> np.ndarray | None:
     """The full-size starting image made by ``config.scales - 1`` coarser runs (None if 1).
 
     Each level runs ``config.steps`` steps of ``config.optimizer`` from the previous level's
@@ -265,7 +280,7 @@ def _coarse_start(content_image: tf.Tensor, style_image: tf.Tensor, config: Styl
     for h, w in scale_sizes(height, width, config.scales)[:-1]:
         level_start = None if start is None else resize(start, h, w)
         level = _seed_transfer(tf.constant(resize(content_image, h, w)), tf.constant(resize(style_image, h, w)),
-                               config, precision, network, level_start)
+                               config, precision, network, level_start, path)
         run_steps(level, config.steps)
         start = level.image()
     return None if start is None else resize(start, height, width)

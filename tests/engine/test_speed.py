@@ -226,6 +226,7 @@ def test_stylize_with_lbfgs_and_scales_records_precision(tiny_vgg, tmp_path):
     record = json.loads((result.run_dir / "run.json").read_text())
     assert record["precision"] == t.precision.label
     assert record["precision"] in ("bfloat16 (auto)", "float16 (auto)", "float32 (auto)")
+    assert record["conv_path"] == t.conv_path.label and record["conv_path"].split()[0] in ("keras", "flipped")
     assert record["config"]["optimizer"] == "lbfgs"
 
 
@@ -386,7 +387,10 @@ def test_bench_smoke(capsys):
         "seed train_step as written (float32)", "nst_lab float32", "nst_lab auto"]
     for row in rows:
         cells = [c.strip() for c in row.split("|")[1:-1]]
-        assert float(cells[2]) > 0 and np.isfinite(float(cells[5].split()[0]))
+        assert float(cells[2]) > 0 and float(cells[3]) > 0 and np.isfinite(float(cells[7].split()[0]))
+        assert float(cells[5].rstrip("x")) > 0  # vs the machine's limit
+    assert "machine limit: " in out and "GFLOP/s of forward convolution" in out
+    assert "- nst_lab float32: precision float32; convolutions " in out  # what ran, and why
     parity = float(out.split("steps: ")[1].split("%")[0])
     assert 0 <= parity < 10  # a broken auto path (wrong gradient scale, NaN) lands far outside
 
