@@ -253,7 +253,7 @@ def test_notebook_05_runs_the_seed_preset_at_the_profile_sizes():
 
 
 @pytest.mark.parametrize("stem", ["01_vgg19", "02_content_cost", "03_style_cost", "04_adam", "05_style_transfer",
-                                  "07_beyond"])
+                                  "07_beyond", "08_trained_network"])
 def test_the_course_photo_keeps_its_proportions(stem):
     """The 451x300 cat is loaded as the CLI loads it (notebook.course_images), not squashed to the profile's square."""
     source = "\n".join(c.source for c in read(stem).cells if c.cell_type == "code")
