@@ -253,9 +253,33 @@ def test_notebook_05_runs_the_seed_preset_at_the_profile_sizes():
 
 
 @pytest.mark.parametrize("stem", ["01_vgg19", "02_content_cost", "03_style_cost", "04_adam", "05_style_transfer",
-                                  "07_beyond"])
+                                  "07_beyond", "08_trained_network"])
 def test_the_course_photo_keeps_its_proportions(stem):
     """The 451x300 cat is loaded as the CLI loads it (notebook.course_images), not squashed to the profile's square."""
     source = "\n".join(c.source for c in read(stem).cells if c.cell_type == "code")
     assert "course_images(" in source
     assert not re.search(r"load_image\([^)]*chelsea\.jpg[^)]*size=(P\.size|SIZE)", source)
+
+
+@pytest.mark.parametrize("stem", [stem for stem, names in GRADED.items() if names])
+def test_each_graded_function_is_specified_not_dictated(stem):
+    """Issue 20: the markdown above a graded function states a specification and an example, gives
+    no step list to type, and a code cell right after the check computes the example."""
+    cells = read(stem).cells
+    for name in GRADED[stem]:
+        at = next(i for i, c in enumerate(cells) if graded_name(c) == name)
+        text = next(c.source for c in reversed(cells[:at]) if c.cell_type == "markdown")
+        assert "**Specification.**" in text and "**Example.**" in text, f"{stem} {name}: no specification"
+        assert "**Your task.**" not in text, f"{stem} {name}: a step list to type, not a specification"
+        check = next(i for i, c in enumerate(cells) if c.cell_type == "code" and c.source.startswith(f"check_{name}("))
+        assert cells[check + 1].cell_type == "code", f"{stem} {name}: no worked example after the check"
+
+
+@pytest.mark.parametrize("stem", ["01_vgg19", "02_content_cost", "03_style_cost", "04_adam", "05_style_transfer"])
+def test_every_graded_question_is_asked_as_a_prediction(stem):
+    """Issue 20: the markdown before each GRADED QUESTION asks for a prediction, checked afterwards."""
+    cells = read(stem).cells
+    for at, cell in enumerate(cells):
+        if cell.cell_type == "code" and cell.source.startswith("# GRADED QUESTION:"):
+            text = next(c.source for c in reversed(cells[:at]) if c.cell_type == "markdown")
+            assert "**Question" in text and "predict" in text.lower(), f"{stem}: {cell.source.splitlines()[0]}"
