@@ -51,7 +51,8 @@ def _size(node: ast.AST) -> int:
 
 
 def _anonymous(node: ast.AST) -> ast.AST:
-    """A copy of ``node`` without docstrings, annotations or decorators, every plain name ``_``."""
+    """A copy of ``node`` without docstrings, annotations or decorators, every plain name ``_``, every number a
+    float."""
     node = copy.deepcopy(node)
     for child in ast.walk(node):
         if isinstance(child, ast.Name):
@@ -66,7 +67,20 @@ def _anonymous(node: ast.AST) -> ast.AST:
             child.annotation = ast.Constant(None)
         elif isinstance(child, ast.ExceptHandler) and child.name:
             child.name = "_"
+        elif isinstance(child, ast.Constant) and isinstance(child.value, (int, float)):
+            child.value = _number(child.value)
     return node
+
+
+def _number(value: float) -> float:
+    """One form of a number, so ``4.0`` and ``4`` are the same unit (``True``, and an int too large for a float,
+    stay as they are)."""
+    if isinstance(value, bool):
+        return value
+    try:
+        return float(value)
+    except OverflowError:
+        return value
 
 
 def _is_text(statement: ast.stmt) -> bool:
