@@ -31,7 +31,7 @@ from collections.abc import Sequence
 from functools import cache
 from typing import Any
 
-from nst_lab.grading.pastes import is_pasted
+from nst_lab.grading.pastes import is_pasted, one_number
 
 MIN_NODES = 50  # AST nodes: below this a function is a short canonical answer, never called a copy
 MAX_NAMED = 5  # classmates named in one copy note
@@ -88,6 +88,8 @@ def normalised(function: ast.FunctionDef | ast.AsyncFunctionDef) -> tuple[str, i
             child.name = names[child.name]
         elif isinstance(child, ast.AnnAssign):
             child.annotation = ast.Constant(None)
+        elif isinstance(child, ast.Constant) and isinstance(child.value, (int, float)):
+            child.value = one_number(child.value)
     text = ast.dump(function, annotate_fields=False, include_attributes=False)
     return hashlib.sha256(text.encode()).hexdigest(), sum(1 for _ in ast.walk(function))
 

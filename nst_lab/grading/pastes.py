@@ -68,11 +68,11 @@ def _anonymous(node: ast.AST) -> ast.AST:
         elif isinstance(child, ast.ExceptHandler) and child.name:
             child.name = "_"
         elif isinstance(child, ast.Constant) and isinstance(child.value, (int, float)):
-            child.value = _number(child.value)
+            child.value = one_number(child.value)
     return node
 
 
-def _number(value: float) -> float:
+def one_number(value: float) -> float:
     """One form of a number, so ``4.0`` and ``4`` are the same unit (``True``, and an int too large for a float,
     stay as they are)."""
     if isinstance(value, bool):
