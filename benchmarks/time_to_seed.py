@@ -26,12 +26,15 @@ sys.path.insert(0, str(ROOT))  # run from a checkout, uninstalled
 
 CANDIDATES = {
     "fast": {},  # the FAST preset as it stands in nst_lab/config.py
+    "cosine": {},  # the COSINE schedule (Adam) as it stands in nst_lab/config.py
     "lbfgs": {"optimizer": "lbfgs", "steps": 300, "lr_schedule": "constant"},
     "lbfgs-2scales": {"optimizer": "lbfgs", "steps": 150, "scales": 2, "lr_schedule": "constant"},
     "cos150": {"steps": 150, "learning_rate": 0.1, "lr_schedule": "cosine", "final_learning_rate": 0.002},
-    # the candidate for the fast preset (README, "Time to the seed's loss"): 60 L-BFGS iterations at
-    # half size, then 60 at full size
+    # L-BFGS coarse to fine, N iterations at half size then N at full size (the fast preset is N = 80)
     "lbfgs-2scales-60": {"optimizer": "lbfgs", "steps": 60, "scales": 2, "lr_schedule": "constant"},
+    "lbfgs-2scales-80": {"optimizer": "lbfgs", "steps": 80, "scales": 2, "lr_schedule": "constant"},
+    "lbfgs-3scales-80": {"optimizer": "lbfgs", "steps": 80, "scales": 3, "lr_schedule": "constant"},
+    "lbfgs-3scales-90": {"optimizer": "lbfgs", "steps": 90, "scales": 3, "lr_schedule": "constant"},
     "lbfgs-2scales-100": {"optimizer": "lbfgs", "steps": 100, "scales": 2, "lr_schedule": "constant"},
     "cos100-2scales": {"steps": 100, "learning_rate": 0.1, "lr_schedule": "cosine", "final_learning_rate": 0.002,
                        "scales": 2},
@@ -47,7 +50,7 @@ def main(argv: list[str] | None = None) -> int:
                         "whole run) instead of stopping at the reference's loss")
     args = parser.parse_args(argv)
 
-    from nst_lab.config import FAST, SEED
+    from nst_lab.config import COSINE, FAST, SEED
     from nst_lab.engine.quality import bench_images
     from nst_lab.engine.scales import run_steps
     from nst_lab.engine.transfer import load_network, prepare_transfer
@@ -63,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
     print("| candidate | steps | CPU-s | vs seed loop (CPU-s) | wall s | loss | reached |")
     print("| --- | --- | --- | --- | --- | --- | --- |")
     for name in [c for c in args.candidates.split(",") if c]:
-        base = FAST if name == "fast" else SEED
+        base = {"fast": FAST, "cosine": COSINE}.get(name, SEED)
         config = base.replace(size=size, save_every=0, **CANDIDATES[name])
         w0, c0 = time.perf_counter(), time.process_time()
         transfer = prepare_transfer(content, style, config, network=network)

@@ -17,7 +17,7 @@ from typing import Any
 import keras
 import tensorflow as tf
 
-from nst_lab.config import FAST, StyleConfig
+from nst_lab.config import COSINE, FAST, FAST_STEPS, StyleConfig
 from nst_lab.engine.transfer import Network, StyleTransfer, load_network, prepare_transfer
 from nst_lab.train import cost_parts
 from nst_lab.vgg import FeatureExtractor
@@ -45,7 +45,7 @@ class QualityRow:
 
 def _schedule_of(preset: StyleConfig) -> dict[str, Any]:
     """The optimisation settings of a preset (not its size or weights)."""
-    fields = ("steps", "learning_rate", "lr_schedule", "final_learning_rate", "precision")
+    fields = ("optimizer", "scales", "steps", "learning_rate", "lr_schedule", "final_learning_rate", "precision")
     return {name: getattr(preset, name) for name in fields}
 
 
@@ -53,11 +53,11 @@ def _schedule_of(preset: StyleConfig) -> dict[str, Any]:
 # config's steps; L-BFGS at most ``lbfgs_steps`` iterations.
 QUALITY_METHODS: dict[str, tuple[str, dict[str, Any]]] = {
     "auto-adam": ("auto, Adam at the seed's constant lr", dict(precision="auto")),
-    "float32-cosine": ("float32, Adam, cosine lr, 500 steps", {**_schedule_of(FAST), "precision": "float32"}),
-    "fast": ("auto, Adam, cosine lr, 500 steps (--preset fast)", _schedule_of(FAST)),
+    "float32-cosine": ("float32, Adam, cosine lr, 500 steps", {**_schedule_of(COSINE), "precision": "float32"}),
+    "cosine": ("auto, Adam, cosine lr, 500 steps", {**_schedule_of(COSINE), "precision": "auto"}),
     "float32-lbfgs": ("float32, L-BFGS", dict(precision="float32", optimizer="lbfgs")),
     # issue 22's measured winner on trained features: L-BFGS coarse to fine (README, "Time to the seed's loss")
-    "lbfgs-2scales": ("auto, L-BFGS, 100 iterations at half size first", dict(optimizer="lbfgs", scales=2, steps=100)),
+    "fast": (f"L-BFGS, {FAST_STEPS} iterations at 1/4 and 1/2 size first (--preset fast)", _schedule_of(FAST)),
 }
 
 

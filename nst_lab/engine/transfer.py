@@ -184,7 +184,7 @@ class StyleTransfer:
 
 def prepare_transfer(
     content: Any, style: Any, config: StyleConfig | None = None, *,
-    network: Network | None = None, mask: Any = None, conv_path: str | None = None,
+    network: Network | None = None, mask: Any = None, conv_path: str | None = None, progress: bool = False,
 ) -> StyleTransfer:
     """Load the images and build a run: the one constructor of ``StyleTransfer``.
 
@@ -198,6 +198,7 @@ def prepare_transfer(
         mask: overrides config.mask: a path, PIL image, RGB array or label array (H, W).
         conv_path: "keras" or "flipped" forces how the convolutions' input gradients run
             (``nst_lab.engine.convpath``); None lets ``resolve_conv_path`` decide.
+        progress: show a tqdm bar for each coarse level of a coarse-to-fine run (config.scales > 1).
 
     Returns:
         StyleTransfer ready to ``step()``. Precision is resolved and memory checked once, before
@@ -220,7 +221,7 @@ def prepare_transfer(
         return _extended(content_image, styles, config, precision, network, mask)
     style_image = as_image(styles[0], (height, width))
     path = resolve_conv_path(precision, conv_path)
-    start = _coarse_start(content_image, style_image, config, precision, network, path)
+    start = _coarse_start(content_image, style_image, config, precision, network, path, progress)
     return _seed_transfer(content_image, style_image, config, precision, network, start, path)
 
 
@@ -266,13 +267,15 @@ def _extended(content_image: tf.Tensor, styles: list[Any], config: StyleConfig, 
 
 
 def _coarse_start(content_image: tf.Tensor, style_image: tf.Tensor, config: StyleConfig, precision: Precision,
-                  network: Network, path: ConvPath | None = None) -> np.ndarray | None:
+                  network: Network, path: ConvPath | None = None, progress: bool = False) -> np.ndarray | None:
     """The full-size starting image made by ``config.scales - 1`` coarser runs (None if 1).
 
     Each level runs ``config.steps`` steps of ``config.optimizer`` from the previous level's
     upsampled result (a fresh optimizer, so a learning-rate schedule spans each level); the
     first starts from ``config.init``.
     """
+    from tqdm.auto import tqdm
+
     from nst_lab.engine.scales import run_steps
 
     height, width = int(content_image.shape[1]), int(content_image.shape[2])
@@ -281,6 +284,7 @@ def _coarse_start(content_image: tf.Tensor, style_image: tf.Tensor, config: Styl
         level_start = None if start is None else resize(start, h, w)
         level = _seed_transfer(tf.constant(resize(content_image, h, w)), tf.constant(resize(style_image, h, w)),
                                config, precision, network, level_start, path)
-        run_steps(level, config.steps)
+        with tqdm(total=config.steps, desc=f"coarse level {w}x{h}", unit="step", disable=not progress) as bar:
+            run_steps(level, config.steps, on_step=lambda _: bar.update())
         start = level.image()
     return None if start is None else resize(start, height, width)

@@ -337,17 +337,36 @@ def test_bad_schedules_are_refused(changes, text):
 def test_fast_preset_from_the_cli(capsys):
     from nst_lab.cli import build_parser, main
     from nst_lab.cli.stylize import config_from
-    from nst_lab.config import FAST
+    from nst_lab.config import FAST, SEED
 
     config = config_from(build_parser().parse_args(["stylize", "--preset", "fast"]))
-    assert (config.lr_schedule, config.steps, config.learning_rate, config.final_learning_rate) == (
-        "cosine", 500, 0.08, 0.002) and config == FAST
+    # L-BFGS coarse to fine at the seed's size, costs and weights (README, "Time to the seed's loss")
+    assert (config.optimizer, config.scales, config.steps) == ("lbfgs", 3, 80) and config == FAST
+    assert config.replace(optimizer="adam", scales=1, steps=1001, save_every=SEED.save_every) == SEED
     seed = config_from(build_parser().parse_args(["stylize", "--lr-schedule", "cosine", "--final-lr", "0.001"]))
     assert (seed.lr_schedule, seed.learning_rate, seed.final_learning_rate) == ("cosine", 0.03, 0.001)
-    assert main(["stylize", "--preset", "fast", "--final-lr", "0.5"]) == 2
+    assert main(["stylize", "--lr-schedule", "cosine", "--lr", "0.08", "--final-lr", "0.5"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     # the library names the fields; the CLI prints them as its flags
     assert len(err) == 1 and err[0].startswith("error: --final-lr (0.5) is above --lr")
+    assert main(["stylize", "--preset", "fast", "--final-lr", "0.001"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["error: --final-lr only applies to the cosine schedule: add --lr-schedule cosine"]
+
+
+def test_fast_preset_runs_coarse_to_fine_with_progress_and_says_so(tmp_path, capsys):
+    """The coarse levels run inside prepare_transfer: each gets a bar, and the finished line counts their time."""
+    import json
+
+    from nst_lab.cli import main
+
+    assert main(["stylize", "--preset", "fast", "--size", "64", "--square", "--steps", "2", "--weights", "random",
+                 "--features", "vgg19", "-o", str(tmp_path)]) == 0
+    out, err = capsys.readouterr()
+    assert "coarse level 32x32" in err and "coarse level 16x16" not in err  # 16 px is below VGG's minimum
+    assert "2 steps in" in out and "at full size, after" in out and "s of set-up and coarse levels" in out
+    run = json.loads(next(tmp_path.glob("run-*/run.json")).read_text())
+    assert (run["config"]["optimizer"], run["config"]["scales"], run["steps_done"]) == ("lbfgs", 3, 2)
     assert "final_learning_rate" not in err[0]
     assert main(["stylize", "--final-lr", "0.001"]) == 2  # the seed's constant rate has no final rate
     err = capsys.readouterr().err.strip().splitlines()
@@ -397,7 +416,7 @@ def test_bench_smoke(capsys):
 
 @pytest.mark.slow
 def test_time_to_quality_smoke(capsys):
-    """A 3-step reference at 32 px: the fast schedule's bigger first steps beat it, in float32."""
+    """A 3-step reference at 32 px: the fast preset's L-BFGS and plain L-BFGS both reach it in a few iterations."""
     from nst_lab.cli import main
     from nst_lab.engine.bench import QUALITY_METHODS
 
@@ -420,7 +439,7 @@ def test_quality_methods_are_checked(capsys):
     captured = capsys.readouterr()
     err = captured.err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("error: --quality-methods: unknown warp;")
-    assert "give a comma-separated list of auto-adam, float32-cosine, fast, float32-lbfgs" in err[0]
+    assert "give a comma-separated list of auto-adam, float32-cosine, cosine, float32-lbfgs, fast" in err[0]
     assert captured.out == ""  # refused before any timing
     assert main(["bench", "--quality", "--quality-methods", ","]) == 2
     assert "names no method" in capsys.readouterr().err

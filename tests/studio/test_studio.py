@@ -148,11 +148,11 @@ def test_seed_preset_restores_the_report_settings(studio):
     assert config.content_layer == "block5_conv4"
 
 
-def test_fast_preset_sets_the_cosine_schedule_and_seed_preset_undoes_it(studio):
-    studio.fast_button.click()
+def test_cosine_button_sets_the_cosine_schedule_and_seed_preset_undoes_it(studio):
+    studio.cosine_button.click()
     config = studio.read_config()
     assert (config.lr_schedule, config.steps, config.learning_rate) == ("cosine", 500, pytest.approx(0.08))
-    assert studio.last_message == "settings of the fast preset restored"
+    assert studio.last_message == "settings of the cosine schedule restored"
     studio.schedule.value = "constant"
     assert studio.read_config().lr_schedule == "constant"
     studio.preset_button.click()
