@@ -11,8 +11,11 @@ from __future__ import annotations
 import json
 import os
 import platform
+import signal
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -144,14 +147,41 @@ def stylize(
     return result
 
 
+@contextmanager
+def _ctrl_c_between_steps(asked: list[bool]) -> Iterator[None]:
+    """While a run goes, a first Ctrl-C (SIGINT) only appends to ``asked``, which the loop reads between steps.
+
+    KeyboardInterrupt raised at an arbitrary point could land inside TensorFlow's or scipy's own
+    Python code and leave it half-done; the flag ends the run at a step boundary instead. A second
+    Ctrl-C interrupts at once. Outside the main thread (no signal handlers there) nothing changes.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def on_sigint(signum: int, frame: Any) -> None:
+        if asked:
+            raise KeyboardInterrupt
+        asked.append(True)
+
+    previous = signal.signal(signal.SIGINT, on_sigint)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 def _drive(transfer: StyleTransfer, run_dir: Path | None, progress: bool, on_step: StepCallback | None
            ) -> tuple[str, str, dict[int, Path], Exception | None]:
     """Advance ``transfer`` by its config's steps: (status, message, snapshots, failure to re-raise)."""
     config = transfer.config
     snapshots: dict[int, Path] = {}
     bar = tqdm(total=config.steps, desc="style transfer", disable=not progress, unit="step")
+    asked: list[bool] = []  # set by a Ctrl-C during the run (see _ctrl_c_between_steps)
 
     def after_step(i: int) -> None:
+        if asked:
+            raise KeyboardInterrupt  # Ctrl-C came during this step: end here, at a step boundary
         bar.update(1)
         bar.set_postfix(loss=f"{transfer.history['total'][-1]:.4g}", refresh=False)
         if run_dir is not None and config.save_every and i % config.save_every == 0:
@@ -160,7 +190,8 @@ def _drive(transfer: StyleTransfer, run_dir: Path | None, progress: bool, on_ste
             on_step(i, transfer)
 
     try:
-        run_steps(transfer, config.steps, after_step)  # Adam steps or L-BFGS iterations
+        with _ctrl_c_between_steps(asked):
+            run_steps(transfer, config.steps, after_step)  # Adam steps or L-BFGS iterations
     except KeyboardInterrupt:
         return "interrupted", f"interrupted after {transfer.steps_done} steps; kept what was made", snapshots, None
     except NonFiniteLossError as exc:

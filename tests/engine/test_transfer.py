@@ -73,6 +73,35 @@ def test_stylize_end_to_end_resolves_and_checks_once(counts, monkeypatch, tmp_pa
     assert counts == {"resolve_precision": 1, "check_fits": 1}
 
 
+@pytest.mark.parametrize("optimizer", ["adam", "lbfgs"])
+def test_ctrl_c_during_a_step_ends_the_run_at_the_next_step_boundary(optimizer, network):
+    """A first SIGINT only sets a flag (no KeyboardInterrupt inside TensorFlow or scipy); a second one is at once."""
+    import os
+    import signal
+
+    content, style = _images(32)
+    config = StyleConfig(size=32, steps=50, weights="random", save_every=0, optimizer=optimizer)
+    transfer = prepare_transfer(content, style, config, network=network)
+    before = signal.getsignal(signal.SIGINT)
+
+    def ctrl_c_at_step_1(i, _transfer):
+        if i == 1:
+            os.kill(os.getpid(), signal.SIGINT)
+
+    result = stylize(None, None, progress=False, transfer=transfer, on_step=ctrl_c_at_step_1)
+    assert result.status == "interrupted" and result.steps_done == 3, (result.status, result.steps_done)
+    assert signal.getsignal(signal.SIGINT) is before  # the run's handler is gone again
+
+    def ctrl_c_twice(i, _transfer):
+        if i == 4:
+            os.kill(os.getpid(), signal.SIGINT)
+            os.kill(os.getpid(), signal.SIGINT)  # the impatient second press: KeyboardInterrupt at once
+
+    transfer = prepare_transfer(content, style, config, network=network)
+    result = stylize(None, None, progress=False, transfer=transfer, on_step=ctrl_c_twice)
+    assert result.status == "interrupted" and result.steps_done == 5, (result.status, result.steps_done)
+
+
 def _python_files():
     return sorted(PACKAGE.rglob("*.py"))
 
