@@ -51,7 +51,7 @@ def add_stylize(sub: Any) -> None:
                    help="parent folder of run-NNN folders (default: runs)")
     p.add_argument("--preset", choices=sorted(PRESETS), default="seed",
                    help="starting settings: seed = the report's 400 px x 1001 steps; quick = a short demo; "
-                        "fast = L-BFGS at 1/4, 1/2, then full size: the seed's loss in about a tenth of its time")
+                        "fast = L-BFGS at 1/4, 1/2, then full size: the seed's loss in a fraction of its time")
     p.add_argument("--size", type=whole(1),
                    help=f"longest side in px; the proportions are kept (seed: {SEED.size})")
     p.add_argument("--square", action="store_const", const=True,

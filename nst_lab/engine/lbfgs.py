@@ -112,7 +112,7 @@ def run_lbfgs(transfer: Any, iterations: int, on_iteration: IterationCallback | 
         message = "reached the target loss"
     except _Stalled:
         message = f"stalled: no lower loss in {STALL_ITERATIONS} iterations"
-    except NonFiniteLossError:
+    except (NonFiniteLossError, KeyboardInterrupt):  # G may be a line search's trial point: keep the last iterate
         transfer.generated_image.assign(transfer.last_good)
         raise
     transfer.generated_image.assign(transfer.last_good)  # the last accepted iterate

@@ -11,11 +11,8 @@ from __future__ import annotations
 import json
 import os
 import platform
-import signal
-import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,7 +22,7 @@ import tensorflow as tf
 from tqdm.auto import tqdm
 
 from nst_lab.config import StyleConfig
-from nst_lab.engine.scales import run_steps
+from nst_lab.engine.scales import ctrl_c_between_steps, run_steps
 from nst_lab.engine.transfer import StyleTransfer, prepare_transfer
 from nst_lab.errors import NonFiniteLossError
 from nst_lab.files import atomic_write_text, describe_inputs, new_run_dir
@@ -147,37 +144,13 @@ def stylize(
     return result
 
 
-@contextmanager
-def _ctrl_c_between_steps(asked: list[bool]) -> Iterator[None]:
-    """While a run goes, a first Ctrl-C (SIGINT) only appends to ``asked``, which the loop reads between steps.
-
-    KeyboardInterrupt raised at an arbitrary point could land inside TensorFlow's or scipy's own
-    Python code and leave it half-done; the flag ends the run at a step boundary instead. A second
-    Ctrl-C interrupts at once. Outside the main thread (no signal handlers there) nothing changes.
-    """
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def on_sigint(signum: int, frame: Any) -> None:
-        if asked:
-            raise KeyboardInterrupt
-        asked.append(True)
-
-    previous = signal.signal(signal.SIGINT, on_sigint)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
-
-
 def _drive(transfer: StyleTransfer, run_dir: Path | None, progress: bool, on_step: StepCallback | None
            ) -> tuple[str, str, dict[int, Path], Exception | None]:
     """Advance ``transfer`` by its config's steps: (status, message, snapshots, failure to re-raise)."""
     config = transfer.config
     snapshots: dict[int, Path] = {}
     bar = tqdm(total=config.steps, desc="style transfer", disable=not progress, unit="step")
-    asked: list[bool] = []  # set by a Ctrl-C during the run (see _ctrl_c_between_steps)
+    asked: list[bool] = []  # set by a Ctrl-C during the run (see scales.ctrl_c_between_steps)
 
     def after_step(i: int) -> None:
         if asked:
@@ -190,7 +163,7 @@ def _drive(transfer: StyleTransfer, run_dir: Path | None, progress: bool, on_ste
             on_step(i, transfer)
 
     try:
-        with _ctrl_c_between_steps(asked):
+        with ctrl_c_between_steps(asked):
             run_steps(transfer, config.steps, after_step)  # Adam steps or L-BFGS iterations
     except KeyboardInterrupt:
         return "interrupted", f"interrupted after {transfer.steps_done} steps; kept what was made", snapshots, None

@@ -9,7 +9,10 @@ Lesson: README.md, section "Speed"; notebooks/07_beyond.ipynb (the races of L-BF
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import signal
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
@@ -36,6 +39,32 @@ def resize(image: tf.Tensor | np.ndarray, height: int, width: int) -> np.ndarray
     """Resize (1, h, w, 3) to (1, height, width, 3) (bilinear, antialiased), clipped to [0, 1]."""
     resized = tf.image.resize(image, (height, width), method="bilinear", antialias=True)
     return np.clip(resized.numpy(), 0.0, 1.0).astype(np.float32)
+
+
+@contextmanager
+def ctrl_c_between_steps(asked: list[bool]) -> Iterator[None]:
+    """While a run goes, a first Ctrl-C (SIGINT) only appends to ``asked``, which the loop reads between steps.
+
+    KeyboardInterrupt raised at an arbitrary point could land inside TensorFlow's or scipy's own
+    Python code and leave it half-done; the flag ends the run at a step boundary instead. A second
+    Ctrl-C interrupts at once. Outside the main thread (no signal handlers there), or where SIGINT is
+    ignored or handled from C, nothing changes.
+    """
+    previous = signal.getsignal(signal.SIGINT) if threading.current_thread() is threading.main_thread() else None
+    if previous is None or previous == signal.SIG_IGN:  # not the main thread, a handler set from C, or ignored
+        yield
+        return
+
+    def on_sigint(signum: int, frame: Any) -> None:
+        if asked:
+            raise KeyboardInterrupt
+        asked.append(True)
+
+    signal.signal(signal.SIGINT, on_sigint)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def run_steps(transfer: Any, steps: int, on_step: StepCallback | None = None,

@@ -10,6 +10,7 @@ Lesson: notebooks/05_style_transfer.ipynb
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,7 +23,7 @@ from nst_lab.config import MIN_SIZE, StyleConfig, layer_for
 from nst_lab.engine.convpath import ConvPath, flippable, flipped_forward, resolve_conv_path
 from nst_lab.engine.memory import check_fits
 from nst_lab.engine.precision import Precision, resolve_precision, with_precision
-from nst_lab.engine.scales import resize, scale_sizes
+from nst_lab.engine.scales import ctrl_c_between_steps, resize, scale_sizes
 from nst_lab.engine.schedules import adam_learning_rate
 from nst_lab.engine.step import Objective, SeedObjective, gram_of, make_adam_step, raw_forward
 from nst_lab.errors import ConfigError, NonFiniteLossError, WeightsError
@@ -266,6 +267,13 @@ def _extended(content_image: tf.Tensor, styles: list[Any], config: StyleConfig, 
                          [tf.constant(s) for s in style_ins], start)
 
 
+def _tick(bar: Any, asked: list[bool], _step: int) -> None:
+    """After a coarse level's step: end the level if Ctrl-C was pressed during it, else advance its bar."""
+    if asked:
+        raise KeyboardInterrupt
+    bar.update()
+
+
 def _coarse_start(content_image: tf.Tensor, style_image: tf.Tensor, config: StyleConfig, precision: Precision,
                   network: Network, path: ConvPath | None = None, progress: bool = False) -> np.ndarray | None:
     """The full-size starting image made by ``config.scales - 1`` coarser runs (None if 1).
@@ -280,11 +288,13 @@ def _coarse_start(content_image: tf.Tensor, style_image: tf.Tensor, config: Styl
 
     height, width = int(content_image.shape[1]), int(content_image.shape[2])
     start = None
+    asked: list[bool] = []  # a Ctrl-C during a level: stop at the next step boundary
     for h, w in scale_sizes(height, width, config.scales)[:-1]:
         level_start = None if start is None else resize(start, h, w)
         level = _seed_transfer(tf.constant(resize(content_image, h, w)), tf.constant(resize(style_image, h, w)),
                                config, precision, network, level_start, path)
-        with tqdm(total=config.steps, desc=f"coarse level {w}x{h}", unit="step", disable=not progress) as bar:
-            run_steps(level, config.steps, on_step=lambda _: bar.update())
+        with tqdm(total=config.steps, desc=f"coarse level {w}x{h}", unit="step", disable=not progress) as bar, \
+                ctrl_c_between_steps(asked):
+            run_steps(level, config.steps, on_step=functools.partial(_tick, bar, asked))
         start = level.image()
     return None if start is None else resize(start, height, width)

@@ -121,7 +121,7 @@ class Studio:
                                       tooltip="restore the seed report's settings")
         self.cosine_button = ipw.Button(description="Cosine schedule", icon="forward",
                                         tooltip="500 Adam steps, the rate decayed by a cosine from 0.08 to 0.002: "
-                                                "the seed's loss in fewer steps")
+                                                "a lower cost than the constant rate after as many steps")
         self.save_button = ipw.Button(description="Save", button_style="info", icon="save", disabled=True)
         self.run_button.on_click(self._on_run)
         self.stop_button.on_click(self._on_stop)

@@ -349,6 +349,10 @@ def test_fast_preset_from_the_cli(capsys):
     err = capsys.readouterr().err.strip().splitlines()
     # the library names the fields; the CLI prints them as its flags
     assert len(err) == 1 and err[0].startswith("error: --final-lr (0.5) is above --lr")
+    assert "final_learning_rate" not in err[0]
+    assert main(["stylize", "--final-lr", "0.001"]) == 2  # the seed's constant rate has no final rate
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--final-lr only applies to the cosine schedule" in err[0]
     assert main(["stylize", "--preset", "fast", "--final-lr", "0.001"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert err == ["error: --final-lr only applies to the cosine schedule: add --lr-schedule cosine"]
@@ -367,10 +371,6 @@ def test_fast_preset_runs_coarse_to_fine_with_progress_and_says_so(tmp_path, cap
     assert "2 steps in" in out and "at full size, after" in out and "s of set-up and coarse levels" in out
     run = json.loads(next(tmp_path.glob("run-*/run.json")).read_text())
     assert (run["config"]["optimizer"], run["config"]["scales"], run["steps_done"]) == ("lbfgs", 3, 2)
-    assert "final_learning_rate" not in err[0]
-    assert main(["stylize", "--final-lr", "0.001"]) == 2  # the seed's constant rate has no final rate
-    err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and "--final-lr only applies to the cosine schedule" in err[0]
 
 
 def test_coarse_levels_run_their_own_schedule(tiny_vgg, monkeypatch):

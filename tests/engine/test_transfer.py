@@ -102,6 +102,31 @@ def test_ctrl_c_during_a_step_ends_the_run_at_the_next_step_boundary(optimizer, 
     assert result.status == "interrupted" and result.steps_done == 5, (result.status, result.steps_done)
 
 
+def test_ctrl_c_during_a_coarse_level_ends_it_at_a_step_boundary(network, monkeypatch):
+    """The coarse levels run inside prepare_transfer: a SIGINT in the middle of a step lets it finish, then stops."""
+    import os
+    import signal
+
+    content, style = _images(64)
+    config = StyleConfig(size=64, steps=50, weights="random", save_every=0, scales=2)
+    before = signal.getsignal(signal.SIGINT)
+    finished = []
+    real_step = StyleTransfer.step
+
+    def step(self):
+        parts = real_step(self)
+        if self.steps_done == 2:
+            os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C while this step is still going
+        finished.append(self.steps_done)  # not reached if KeyboardInterrupt is raised mid-step
+        return parts
+
+    monkeypatch.setattr(StyleTransfer, "step", step)
+    with pytest.raises(KeyboardInterrupt):
+        prepare_transfer(content, style, config, network=network)
+    assert finished == [1, 2]  # the step under way finished; the level stopped at the boundary after it
+    assert signal.getsignal(signal.SIGINT) is before
+
+
 def _python_files():
     return sorted(PACKAGE.rglob("*.py"))
 
