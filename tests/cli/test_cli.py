@@ -111,9 +111,12 @@ def test_bad_input_through_the_console_has_no_traceback(tmp_path):
 def test_ctrl_c_keeps_what_was_made(tmp_path):
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     out = tmp_path / "runs"
+    # SIGINT as at a terminal: a suite started in the background by a non-interactive shell (CI) would
+    # pass SIGINT on ignored, and Python then never turns it into KeyboardInterrupt
     proc = subprocess.Popen([sys.executable, "-m", "nst_lab", "stylize", "--size", "48", "--steps", "5000",
                              "--save-every", "1", "--weights", "random", "--quiet", "-o", str(out)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=ROOT)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=ROOT,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     snapshot = out / "run-001" / "snapshots" / "step_0002.png"
     deadline = time.time() + 180
     while not snapshot.exists() and time.time() < deadline and proc.poll() is None:

@@ -73,8 +73,19 @@ def test_stylize_end_to_end_resolves_and_checks_once(counts, monkeypatch, tmp_pa
     assert counts == {"resolve_precision": 1, "check_fits": 1}
 
 
+@pytest.fixture
+def interruptible():
+    """SIGINT as in a terminal or a kernel: a test run started in the background by a non-interactive
+    shell inherits SIGINT ignored, and the run leaves an ignored SIGINT alone."""
+    import signal
+
+    before = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, before)
+
+
 @pytest.mark.parametrize("optimizer", ["adam", "lbfgs"])
-def test_ctrl_c_during_a_step_ends_the_run_at_the_next_step_boundary(optimizer, network):
+def test_ctrl_c_during_a_step_ends_the_run_at_the_next_step_boundary(optimizer, network, interruptible):
     """A first SIGINT only sets a flag (no KeyboardInterrupt inside TensorFlow or scipy); a second one is at once."""
     import os
     import signal
@@ -102,7 +113,7 @@ def test_ctrl_c_during_a_step_ends_the_run_at_the_next_step_boundary(optimizer, 
     assert result.status == "interrupted" and result.steps_done == 5, (result.status, result.steps_done)
 
 
-def test_ctrl_c_during_a_coarse_level_ends_it_at_a_step_boundary(network, monkeypatch):
+def test_ctrl_c_during_a_coarse_level_ends_it_at_a_step_boundary(network, monkeypatch, interruptible):
     """The coarse levels run inside prepare_transfer: a SIGINT in the middle of a step lets it finish, then stops."""
     import os
     import signal
